@@ -1,0 +1,327 @@
+"""The config schema: what a config file defines, and its validation.
+
+A config file is a Python module (it is executed, so only run config files you trust) that
+defines these module-level names:
+
+- ``training_config``: a `TrainingConfig` (dataset, optimiser, batch size, epochs, callbacks);
+- ``search_config``: an `AgingEvoConfig` (search space and aging-evolution settings);
+- ``bound_config``: a `BoundConfig` (the resource bounds; any may be None);
+- ``search_algorithm`` (optional): the search algorithm class, by default `AgingEvoSearch`.
+
+`load_config` executes the file and validates every field in one place, so that each problem
+is reported as a `ConfigError` naming the field, the value received, what is expected and how
+to fix it.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+import math
+import sys
+import traceback
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def _no_callbacks() -> list:
+    return []
+
+
+@dataclass
+class TrainingConfig:
+    """How each candidate is trained.
+
+    Attributes:
+        dataset: a `dataset.Dataset` instance.
+        optimizer: a function with no arguments returning a new Keras optimizer; it is called
+            once per candidate, because optimizers hold per-model state.
+        batch_size: examples per training step.
+        epochs: training epochs per candidate (``--epochs`` overrides it).
+        callbacks: a function with no arguments returning a list of Keras callbacks for one
+            candidate (for example a learning-rate schedule).
+    """
+
+    dataset: Any
+    optimizer: Callable[[], Any]
+    batch_size: int = 128
+    epochs: int = 30
+    callbacks: Callable[[], list] = _no_callbacks
+
+
+@dataclass
+class BoundConfig:
+    """Resource bounds, used as soft constraints; None leaves an objective unbounded.
+
+    Attributes:
+        error_bound: validation error (a fraction in (0, 1]).
+        peak_mem_bound: peak memory usage in bytes (activation RAM, int8).
+        model_size_bound: model size in bytes (flash: int8 weights, int32 biases).
+        mac_bound: multiply-accumulate operations per inference.
+    """
+
+    error_bound: Optional[float] = None
+    peak_mem_bound: Optional[int] = None
+    model_size_bound: Optional[int] = None
+    mac_bound: Optional[int] = None
+
+    def as_objective_bounds(self) -> dict[str, Optional[float]]:
+        """Return the bounds keyed by the journal's objective names."""
+        return {
+            "val_error": self.error_bound,
+            "peak_memory_bytes": self.peak_mem_bound,
+            "model_size_bytes": self.model_size_bound,
+            "macs": self.mac_bound,
+        }
+
+
+@dataclass
+class AgingEvoConfig:
+    """Settings of aging evolution.
+
+    Attributes:
+        search_space: a `search_space.SearchSpace` instance.
+        population_size: members kept alive; the first ``population_size`` candidates are
+            random architectures.
+        sample_size: tournament size (members drawn with replacement per parent selection).
+        rounds: candidates to evaluate in total, failed ones included (``--rounds``).
+        max_parallel_evaluations: candidates trained at once (``--parallel``).
+        checkpoint_dir: directory that holds the run folders (``--output-dir`` overrides it).
+        seed: seed of the search's random choices and of each candidate's training (``--seed``).
+    """
+
+    search_space: Any
+    population_size: int = 100
+    sample_size: int = 25
+    rounds: int = 2000
+    max_parallel_evaluations: int = 1
+    checkpoint_dir: str = "artifacts"
+    seed: int = 0
+
+
+@dataclass
+class RunConfig:
+    """Everything a config file defines, validated, plus where it came from."""
+
+    path: Path
+    training: TrainingConfig
+    search: AgingEvoConfig
+    bounds: BoundConfig
+    search_algorithm: type
+
+    def with_overrides(self, *, rounds: Optional[int] = None, epochs: Optional[int] = None,
+                       parallel: Optional[int] = None, seed: Optional[int] = None,
+                       data_dir: Optional[str] = None,
+                       output_dir: Optional[str] = None) -> "RunConfig":
+        """Return a copy with command-line overrides applied and validated."""
+        search = replace(self.search)
+        training = replace(self.training)
+        if rounds is not None:
+            search.rounds = rounds
+        if parallel is not None:
+            search.max_parallel_evaluations = parallel
+        if seed is not None:
+            search.seed = seed
+        if output_dir is not None:
+            search.checkpoint_dir = output_dir
+        if epochs is not None:
+            training.epochs = epochs
+        if data_dir is not None:
+            if not getattr(training.dataset, "uses_data_dir", False):
+                raise ConfigError(
+                    f"--data-dir {data_dir!r} was given, but the dataset "
+                    f"{type(training.dataset).__name__} reads no files. Remove --data-dir."
+                )
+            # Copy so that the config module's own dataset object keeps its setting.
+            training.dataset = copy.copy(training.dataset)
+            training.dataset.data_dir = data_dir
+
+        overridden = replace(self, training=training, search=search)
+        validate_run_config(overridden)
+        return overridden
+
+    def describe(self) -> dict:
+        """Return the resolved settings as JSON-compatible data (stored with each run)."""
+        dataset = self.training.dataset
+        return {
+            "config_file": str(self.path),
+            "search_algorithm": self.search_algorithm.__name__,
+            "dataset": {"class": type(dataset).__name__, "name": getattr(dataset, "name", ""),
+                        "data_dir": getattr(dataset, "data_dir", None)},
+            "search_space": self.search.search_space.describe(),
+            "training": {"batch_size": self.training.batch_size, "epochs": self.training.epochs},
+            "search": {name: getattr(self.search, f.name) for f in fields(AgingEvoConfig)
+                       if (name := f.name) != "search_space"},
+            "bounds": self.bounds.as_objective_bounds(),
+        }
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One validation rule: a field, a check, and the wording of what is expected."""
+
+    field: str
+    check: Callable[[Any], bool]
+    expected: str
+    fix: str = ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(value: Any) -> bool:
+    return _is_int(value) and value > 0
+
+
+def _optional_positive_number(value: Any) -> bool:
+    return value is None or (_is_number(value) and value > 0)
+
+
+def _dataset_like(value: Any) -> bool:
+    from dataset.base import Dataset
+
+    return isinstance(value, Dataset)
+
+
+def _search_space_like(value: Any) -> bool:
+    from search_space import SearchSpace
+
+    return isinstance(value, SearchSpace)
+
+
+_TRAINING_RULES = (
+    _Rule("dataset", _dataset_like, "a Dataset instance such as dataset.MNIST()",
+          "import a dataset class from the dataset package and instantiate it"),
+    _Rule("optimizer", callable, "a function with no arguments that returns a Keras optimizer",
+          "write e.g. optimizer=lambda: keras.optimizers.SGD(0.01, momentum=0.9)"),
+    _Rule("batch_size", _positive_int, "a positive integer"),
+    _Rule("epochs", _positive_int, "a positive integer"),
+    _Rule("callbacks", callable, "a function with no arguments that returns a list of callbacks",
+          "write e.g. callbacks=lambda: []"),
+)
+
+_BOUND_RULES = (
+    _Rule("error_bound", lambda v: v is None or (_is_number(v) and 0 < v <= 1),
+          "None or a number in (0, 1] (a fraction, not a percentage)"),
+    _Rule("peak_mem_bound", _optional_positive_number, "None or a positive number of bytes"),
+    _Rule("model_size_bound", _optional_positive_number, "None or a positive number of bytes"),
+    _Rule("mac_bound", _optional_positive_number, "None or a positive number of MACs"),
+)
+
+_SEARCH_RULES = (
+    _Rule("search_space", _search_space_like, "a SearchSpace instance such as cnn.CnnSearchSpace()"),
+    _Rule("population_size", _positive_int, "a positive integer"),
+    _Rule("sample_size", _positive_int, "a positive integer"),
+    _Rule("rounds", _positive_int, "a positive integer"),
+    _Rule("max_parallel_evaluations", _positive_int, "a positive integer"),
+    _Rule("checkpoint_dir", lambda v: isinstance(v, (str, Path)) and str(v) != "",
+          "a non-empty directory path"),
+    _Rule("seed", lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
+)
+
+
+def _apply_rules(owner: str, instance: Any, rules: tuple[_Rule, ...]) -> None:
+    for rule in rules:
+        value = getattr(instance, rule.field)
+        if not rule.check(value):
+            fix = f" Fix: {rule.fix}." if rule.fix else ""
+            raise ConfigError(
+                f"{owner}.{rule.field} must be {rule.expected}, but got {value!r}.{fix}"
+            )
+
+
+def validate_run_config(run: RunConfig) -> None:
+    """Raise `ConfigError` for the first invalid field of ``run``."""
+    _apply_rules("training_config", run.training, _TRAINING_RULES)
+    _apply_rules("bound_config", run.bounds, _BOUND_RULES)
+    _apply_rules("search_config", run.search, _SEARCH_RULES)
+
+
+def _check_type(module_name: str, name: str, value: Any, expected_type: type) -> None:
+    if value is None:
+        raise ConfigError(
+            f"The config file {module_name} does not define `{name}`. Define "
+            f"`{name} = {expected_type.__name__}(...)` at module level (see configs/ for examples)."
+        )
+    if not isinstance(value, expected_type):
+        raise ConfigError(
+            f"`{name}` in {module_name} must be a {expected_type.__name__}, but got "
+            f"{type(value).__name__}: {value!r}. Build it with {expected_type.__name__}(...)."
+        )
+
+
+def _execute_module(path: Path):
+    module_name = f"unas_config_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"Cannot load {path} as a Python module; a config file must end in .py.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except ConfigError:
+        raise
+    except Exception as error:
+        # Show where in the user's file the error happened, not our loader's frames.
+        frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+                  if Path(frame.filename).resolve() == path]
+        where = f" (line {frames[-1].lineno})" if frames else ""
+        raise ConfigError(
+            f"The config file {path} raised {type(error).__name__}{where} while loading: {error}"
+        ) from error
+    return module
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Execute a config file and return its validated contents.
+
+    Raises:
+        ConfigError: the file is missing, raises on import, lacks a required name, or has an
+            invalid field.
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"Config file {path} not found. Pass the path of a Python config file, "
+            f"e.g. configs/cnn_digits_quick.py."
+        )
+
+    module = _execute_module(path)
+
+    for name, expected in (("training_config", TrainingConfig),
+                           ("search_config", AgingEvoConfig),
+                           ("bound_config", BoundConfig)):
+        _check_type(str(path), name, getattr(module, name, None), expected)
+
+    from search_algorithms import AgingEvoSearch
+
+    algorithm = getattr(module, "search_algorithm", AgingEvoSearch)
+    if algorithm is not AgingEvoSearch:
+        raise ConfigError(
+            f"search_algorithm in {path} is {algorithm!r}, but only AgingEvoSearch is available. "
+            "Remove the line or set search_algorithm = AgingEvoSearch."
+        )
+
+    run = RunConfig(path=path, training=module.training_config, search=module.search_config,
+                    bounds=module.bound_config, search_algorithm=algorithm)
+    validate_run_config(run)
+    _register_module_for_pickling(module)
+    return run
+
+
+def _register_module_for_pickling(module) -> None:
+    # Ray workers cannot import a config file by its module name, so functions defined in it
+    # (optimizer and callback factories) must travel by value.
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)

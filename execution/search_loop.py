@@ -1,0 +1,203 @@
+"""The asynchronous search loop: propose, evaluate on workers, record, repeat.
+
+Up to ``parallel`` candidates are in flight; the next one is proposed as soon as one finishes.
+Each finished candidate is appended to the journal before anything else happens, and the set
+of candidates in flight is saved after every change, so an interrupted run loses at most the
+training time of the candidates that were running.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from search_algorithms.objectives import best_feasible, is_feasible
+from search_state.journal import RunDirectory, json_safe, utc_now
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchOutcome:
+    """How the loop ended."""
+
+    records: list[dict]
+    interrupted: bool = False
+    elapsed_seconds: float = 0.0
+    evaluated_now: int = 0
+    failed_now: int = 0
+    abandoned_ids: list[int] = field(default_factory=list)
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{seconds:02d}s"
+    return f"{seconds}s"
+
+
+def describe_objectives(objectives: dict) -> str:
+    """Format objectives for one log line, with units."""
+    return (f"val_error {objectives['val_error']:.4f}, "
+            f"peak memory {objectives['peak_memory_bytes']:,} B, "
+            f"model size {objectives['model_size_bytes']:,} B, "
+            f"MACs {objectives['macs']:,}")
+
+
+class SearchLoop:
+    """Drives an ask/tell algorithm with a worker pool and a run directory."""
+
+    def __init__(self, algorithm: Any, pool: Any, run: RunDirectory, rounds: int, parallel: int,
+                 bounds: dict, base_seed: int):
+        self.algorithm = algorithm
+        self.pool = pool
+        self.run = run
+        self.rounds = rounds
+        self.parallel = parallel
+        self.bounds = bounds
+        self.base_seed = base_seed
+        self.in_flight: dict[int, dict] = {}
+        self.proposed_at: dict[int, str] = {}
+
+    def _candidate_seed(self, candidate_id: int) -> int:
+        # Each candidate's training seed follows from the run seed and its id, so a candidate
+        # proposed again after a resume trains exactly as it would have.
+        return (self.base_seed * 1_000_003 + candidate_id) % (2**31 - 1)
+
+    def _next_proposal(self, re_proposals: list[dict]) -> dict:
+        if re_proposals:
+            return re_proposals.pop(0)
+        proposal = self.algorithm.ask()
+        return {"id": proposal.id, "architecture": proposal.architecture.to_dict(),
+                "seed": self._candidate_seed(proposal.id), "algorithm": proposal.bookkeeping(),
+                "proposed_at": utc_now()}
+
+    def _fill_workers(self, records: list[dict], re_proposals: list[dict]) -> None:
+        while (self.pool.has_idle_worker and len(self.in_flight) < self.parallel
+               and len(records) + len(self.in_flight) < self.rounds):
+            proposal = self._next_proposal(re_proposals)
+            self.in_flight[proposal["id"]] = proposal
+            self.run.save_in_flight(self.in_flight.values())
+            self.pool.submit(proposal)
+
+    def _record(self, proposal: dict, outcome: dict, round_number: int) -> dict:
+        record = {
+            "id": proposal["id"],
+            "round": round_number,
+            "status": outcome["status"],
+            "architecture": proposal["architecture"],
+            "objectives": outcome.get("objectives"),
+            "feasible": None,
+            "seed": proposal["seed"],
+            "epochs": outcome.get("epochs"),
+            "error": outcome.get("error"),
+            "algorithm": proposal["algorithm"],
+            "timings": {
+                "proposed_at": proposal["proposed_at"],
+                "started_at": outcome.get("started_at"),
+                "finished_at": outcome.get("finished_at"),
+                "train_seconds": outcome.get("train_seconds"),
+            },
+            "worker": outcome.get("worker"),
+        }
+        record = json_safe(record)
+        objectives = record["objectives"]
+        if record["status"] == "completed" and (
+                objectives is None or any(value is None for value in objectives.values())):
+            record["status"] = "failed"
+            record["error"] = f"an objective is NaN or infinite: {outcome.get('objectives')}"
+        if record["status"] == "completed":
+            record["feasible"] = is_feasible(objectives, self.bounds)
+        return record
+
+    def _log_record(self, record: dict, records: list[dict], started: float,
+                    evaluated_now: int) -> None:
+        algorithm = record["algorithm"]
+        origin = ("random" if algorithm["parent_id"] is None
+                  else f"{algorithm['morphism']} of {algorithm['parent_id']}")
+        elapsed = time.perf_counter() - started
+        remaining = self.rounds - len(records)
+        eta = ""
+        if evaluated_now and remaining:
+            eta = f", about {_format_duration(elapsed / evaluated_now * remaining)} left"
+        progress = f"round {record['round']}/{self.rounds} candidate {record['id']} ({origin})"
+
+        if record["status"] != "completed":
+            logger.warning("%s failed: %s%s", progress, record["error"], eta)
+            return
+
+        best = best_feasible(records, self.bounds)
+        best_text = (f"best feasible: candidate {best['id']} val_error "
+                     f"{best['objectives']['val_error']:.4f}" if best else "no feasible candidate yet")
+        logger.info("%s: %s, %.1f s training, %s; %s%s", progress,
+                    describe_objectives(record["objectives"]),
+                    record["timings"]["train_seconds"] or 0.0,
+                    "feasible" if record["feasible"] else "infeasible", best_text, eta)
+
+    def run(self) -> SearchOutcome:
+        """Run until ``rounds`` candidates are recorded or the user interrupts twice.
+
+        The first Ctrl-C stops proposing and waits for the running candidates; a second one
+        cancels them (they stay in in_flight.json and are proposed again on resume).
+        """
+        records = self.run.records()
+        self.algorithm.restore(records)
+        re_proposals = [proposal for proposal in self.run.load_in_flight()
+                        if proposal["id"] not in {record["id"] for record in records}]
+        if re_proposals:
+            logger.info("Proposing again %d candidates that were in flight when the run stopped: "
+                        "%s.", len(re_proposals), [p["id"] for p in re_proposals])
+            self.algorithm.next_id = max(self.algorithm.next_id,
+                                         max(p["id"] for p in re_proposals) + 1)
+        if len(records) >= self.rounds:
+            logger.info("The journal already holds %d of %d rounds; nothing to do.",
+                        len(records), self.rounds)
+            return SearchOutcome(records=records)
+
+        started = time.perf_counter()
+        outcome = SearchOutcome(records=records)
+        stopping = False
+        while True:
+            try:
+                if not stopping:
+                    self._fill_workers(records, re_proposals)
+                if not self.in_flight:
+                    break
+                finished = self.pool.wait_any()
+                if finished is None:
+                    continue
+                proposal, result = finished
+                record = self._record(proposal, result, round_number=len(records) + 1)
+                self.run.append(record)
+                records.append(record)
+                self.algorithm.tell(record)
+                del self.in_flight[proposal["id"]]
+                self.run.save_in_flight(self.in_flight.values())
+
+                outcome.evaluated_now += 1
+                outcome.failed_now += record["status"] != "completed"
+                self._log_record(record, records, started, outcome.evaluated_now)
+            except KeyboardInterrupt:
+                if stopping:
+                    logger.warning("Cancelling %d running candidates; they will be proposed "
+                                   "again when the run is resumed.", len(self.in_flight))
+                    outcome.abandoned_ids = sorted(self.in_flight)
+                    self.pool.cancel_all()
+                    break
+                stopping = True
+                outcome.interrupted = True
+                # Ignore further signals until the message is out, then allow the second one.
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+                logger.warning("Interrupted: no new candidates will be proposed. Waiting for %d "
+                               "running candidates; press Ctrl-C again to cancel them.",
+                               len(self.in_flight))
+                signal.signal(signal.SIGINT, previous)
+
+        outcome.elapsed_seconds = time.perf_counter() - started
+        return outcome

@@ -1,0 +1,137 @@
+"""Train one candidate with Keras and measure its four objectives.
+
+The objectives are the validation error (1 - best validation accuracy over the epochs), the
+test error of the same weights, and the resource objectives of the architecture's resource
+graph: peak memory usage and model size in bytes, and MACs.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class CandidateFailed(Exception):
+    """Training produced no usable result (a NaN loss, for example); the message says why."""
+
+
+@dataclass
+class TrainingResult:
+    """What training one candidate produced."""
+
+    val_error: float
+    test_error: float
+    epochs_run: int
+    train_seconds: float
+
+
+def configure_threads(intra_op_threads: int, inter_op_threads: int = 1) -> None:
+    """Limit TensorFlow's thread pools; call before TensorFlow runs its first operation.
+
+    Candidates train in parallel processes, so each one gets a share of the cores instead of
+    every process starting one thread per core and oversubscribing the machine.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
+    except RuntimeError:
+        # TensorFlow is already initialised in this process; its pools keep their size.
+        logger.warning("TensorFlow was initialised before the thread counts could be set; "
+                       "parallel candidates may oversubscribe the cores.")
+
+
+def resource_objectives(architecture: Any, input_shape: tuple[int, ...],
+                        num_classes: int) -> dict[str, int]:
+    """Return peak memory usage (bytes), model size (bytes) and MACs of an architecture."""
+    graph = architecture.build_resource_graph(input_shape, num_classes)
+    return {
+        "peak_memory_bytes": int(graph.peak_memory().peak_bytes),
+        "model_size_bytes": int(graph.model_size_bytes()),
+        "macs": int(graph.macs()),
+    }
+
+
+def _make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: Optional[int]):
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if shuffle_seed is not None:
+        data = data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _best_weights_callback():
+    import keras
+
+    class KeepBestWeights(keras.callbacks.Callback):
+        """Remember the weights of the epoch with the best validation accuracy."""
+
+        def __init__(self):
+            super().__init__()
+            self.best_accuracy = -math.inf
+            self.best_weights = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            accuracy = (logs or {}).get("val_accuracy")
+            if accuracy is not None and accuracy > self.best_accuracy:
+                self.best_accuracy = float(accuracy)
+                self.best_weights = self.model.get_weights()
+
+    return KeepBestWeights()
+
+
+def train_candidate(architecture: Any, training_config: Any, splits: Any,
+                    input_shape: tuple[int, ...], num_classes: int, seed: int) -> TrainingResult:
+    """Build, train and test one architecture; free the model's memory afterwards.
+
+    Validation error and test error refer to the same weights: those of the epoch with the
+    best validation accuracy.
+
+    Raises:
+        CandidateFailed: the loss became NaN or infinite, or no epoch finished.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = architecture.build_model(input_shape, num_classes)
+    try:
+        model.compile(optimizer=training_config.optimizer(),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+        train_data = _make_dataset(splits.x_train, splits.y_train, training_config.batch_size,
+                                   shuffle_seed=seed)
+        val_data = _make_dataset(splits.x_val, splits.y_val, training_config.batch_size, None)
+        keep_best = _best_weights_callback()
+        callbacks = [keep_best, keras.callbacks.TerminateOnNaN(), *training_config.callbacks()]
+
+        started = time.perf_counter()
+        history = model.fit(train_data, validation_data=val_data, epochs=training_config.epochs,
+                            callbacks=callbacks, verbose=0)
+        train_seconds = time.perf_counter() - started
+
+        losses = history.history.get("loss", [])
+        if not losses or not all(math.isfinite(loss) for loss in losses):
+            raise CandidateFailed(f"training loss became NaN or infinite (losses: {losses})")
+        if keep_best.best_weights is None:
+            raise CandidateFailed("no epoch reported a validation accuracy")
+
+        model.set_weights(keep_best.best_weights)
+        test_data = _make_dataset(splits.x_test, splits.y_test, training_config.batch_size, None)
+        _, test_accuracy = model.evaluate(test_data, verbose=0)
+
+        return TrainingResult(val_error=1.0 - keep_best.best_accuracy,
+                              test_error=1.0 - float(test_accuracy),
+                              epochs_run=len(losses), train_seconds=train_seconds)
+    finally:
+        del model
+        keras.backend.clear_session()
+        gc.collect()

@@ -1,0 +1,1 @@
+"""A run's saved state: the journal of evaluated candidates and the reports made from it."""
