@@ -16,7 +16,7 @@ from .cifar10_layouts import (CIFAR10_CLASSES, LAYOUT, batches_folder, find_arch
                               read_batches, read_image_folders)
 from .files import locate_dataset_dir, missing_download_error
 from .images import to_unit_float
-from .splits import stratified_split
+from .splits import stratified_split_without_duplicates
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +77,9 @@ class Cifar10(Dataset):
     def _load_splits(self) -> DatasetSplits:
         (x_train, y_train), (x_test, y_test) = self._read_arrays()
 
-        train, validation = stratified_split(y_train, self.validation_fraction,
-                                             self.validation_seed,
-                                             setting_name="validation_fraction")
+        train, validation = stratified_split_without_duplicates(
+            x_train, y_train, self.validation_fraction, self.validation_seed,
+            setting_name="validation_fraction")
         parts = {"train": (x_train[train], y_train[train]),
                  "val": (x_train[validation], y_train[validation]),
                  "test": (x_test, y_test)}

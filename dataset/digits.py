@@ -6,7 +6,7 @@ import logging
 import numpy as np
 
 from .base import Dataset, DatasetSplits
-from .splits import TEST_SPLIT_SEED, held_out_count, stratified_split
+from .splits import TEST_SPLIT_SEED, held_out_count, stratified_split_without_duplicates
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +54,12 @@ class Digits(Dataset):
         # Both sizes are shares of the whole dataset, so convert the validation share to a
         # count before it is taken from what the test split leaves.
         validation_count = held_out_count(self.validation_fraction, len(y), "validation_fraction")
-        rest, test = stratified_split(y, self.test_fraction, TEST_SPLIT_SEED,
-                                      setting_name="test_fraction")
-        train, validation = stratified_split(y[rest], validation_count, self.validation_seed,
-                                             setting_name="validation_fraction")
+        rest, test = stratified_split_without_duplicates(x, y, self.test_fraction,
+                                                         TEST_SPLIT_SEED,
+                                                         setting_name="test_fraction")
+        train, validation = stratified_split_without_duplicates(
+            x[rest], y[rest], validation_count, self.validation_seed,
+            setting_name="validation_fraction")
         train, validation = rest[train], rest[validation]
 
         logger.debug("Digits split: %d train, %d validation, %d test",

@@ -12,7 +12,7 @@ from errors import DatasetError
 from .base import Dataset, DatasetSplits
 from .files import locate_dataset_dir, missing_download_error
 from .idx import find_idx_file, read_idx
-from .splits import stratified_split
+from .splits import stratified_split_without_duplicates
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +71,9 @@ class IdxImageDataset(Dataset):
     def _load_splits(self) -> DatasetSplits:
         (x_train, y_train), (x_test, y_test) = self._read_arrays()
 
-        train, validation = stratified_split(y_train, self.validation_fraction,
-                                             self.validation_seed,
-                                             setting_name="validation_fraction")
+        train, validation = stratified_split_without_duplicates(
+            x_train, y_train, self.validation_fraction, self.validation_seed,
+            setting_name="validation_fraction")
         return DatasetSplits(
             x_train=_to_float(x_train[train]), y_train=y_train[train].astype(np.int64),
             x_val=_to_float(x_train[validation]), y_val=y_train[validation].astype(np.int64),

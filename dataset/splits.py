@@ -5,6 +5,7 @@ with them and the held-out split never shares an example with the kept one.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Union
 
@@ -96,4 +97,37 @@ def group_split(groups: np.ndarray, held_out_fraction: float, seed: int,
     held_groups = rng.choice(unique_groups, size=count, replace=False)
     is_held = np.isin(groups, held_groups)
     logger.debug("Holding out groups %s", sorted(held_groups.tolist()))
+    return np.flatnonzero(~is_held), np.flatnonzero(is_held)
+
+
+def duplicate_groups(examples: np.ndarray) -> np.ndarray:
+    """Return a group id per example, equal for examples with identical bytes."""
+    digests = b"".join(hashlib.sha1(np.ascontiguousarray(example).tobytes()).digest()
+                       for example in examples)
+    _, group_ids = np.unique(np.frombuffer(digests, dtype="S20"), return_inverse=True)
+    return group_ids.reshape(-1)
+
+
+def stratified_split_without_duplicates(examples: np.ndarray, labels: np.ndarray,
+                                        held_out: HeldOutSize, seed: int,
+                                        setting_name: str = "held-out size",
+                                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Split like `stratified_split`, but keep identical examples on the same side.
+
+    Some datasets contain exact copies of an image (Chars74K EnglishFnt renders many glyphs
+    identically in several fonts), and a copy on each side would leak. Copies are grouped,
+    each group is labelled with its first example's label, and the groups are split
+    stratified by that label. ``held_out`` therefore counts distinct examples, so the
+    held-out split contains the requested number of examples plus the extra copies.
+    """
+    groups = duplicate_groups(examples)
+    unique_groups, first_indices, group_of_example = np.unique(
+        groups, return_index=True, return_inverse=True)
+    if len(unique_groups) < len(groups):
+        logger.debug("%d of %d examples are copies of another; keeping copies together",
+                     len(groups) - len(unique_groups), len(groups))
+
+    _, held_groups = stratified_split(np.asarray(labels)[first_indices], held_out, seed,
+                                      setting_name=setting_name)
+    is_held = np.isin(group_of_example.reshape(-1), held_groups)
     return np.flatnonzero(~is_held), np.flatnonzero(is_held)
