@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -150,9 +151,15 @@ def run(args: argparse.Namespace) -> int:
           f"{run_dir.path / 'pareto.csv'}:")
     print(format_pareto_table(front))
     if outcome.interrupted:
-        print(f"\nInterrupted. Run the same command again to resume.")
+        print("\nInterrupted. Run the same command again to resume.")
         return EXIT_INTERRUPTED
     return 0
+
+
+def _interrupt_on_sigterm(signum, frame):
+    # A scheduler or `timeout` stops jobs with SIGTERM: treat it like Ctrl-C, so the running
+    # candidates finish or are cancelled and the summary is written.
+    raise KeyboardInterrupt
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -160,6 +167,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     _check_positive(parser, args)
     configure_logging(args.debug)
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         return run(args)
     except UnasError as error:

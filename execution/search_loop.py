@@ -53,11 +53,11 @@ def describe_objectives(objectives: dict) -> str:
 class SearchLoop:
     """Drives an ask/tell algorithm with a worker pool and a run directory."""
 
-    def __init__(self, algorithm: Any, pool: Any, run: RunDirectory, rounds: int, parallel: int,
+    def __init__(self, algorithm: Any, pool: Any, run_dir: RunDirectory, rounds: int, parallel: int,
                  bounds: dict, base_seed: int):
         self.algorithm = algorithm
         self.pool = pool
-        self.run = run
+        self.run_dir = run_dir
         self.rounds = rounds
         self.parallel = parallel
         self.bounds = bounds
@@ -83,7 +83,7 @@ class SearchLoop:
                and len(records) + len(self.in_flight) < self.rounds):
             proposal = self._next_proposal(re_proposals)
             self.in_flight[proposal["id"]] = proposal
-            self.run.save_in_flight(self.in_flight.values())
+            self.run_dir.save_in_flight(self.in_flight.values())
             self.pool.submit(proposal)
 
     def _record(self, proposal: dict, outcome: dict, round_number: int) -> dict:
@@ -146,15 +146,16 @@ class SearchLoop:
         The first Ctrl-C stops proposing and waits for the running candidates; a second one
         cancels them (they stay in in_flight.json and are proposed again on resume).
         """
-        records = self.run.records()
+        records = self.run_dir.records()
         self.algorithm.restore(records)
-        re_proposals = [proposal for proposal in self.run.load_in_flight()
+        re_proposals = [proposal for proposal in self.run_dir.load_in_flight()
                         if proposal["id"] not in {record["id"] for record in records}]
         if re_proposals:
             logger.info("Proposing again %d candidates that were in flight when the run stopped: "
                         "%s.", len(re_proposals), [p["id"] for p in re_proposals])
             self.algorithm.next_id = max(self.algorithm.next_id,
                                          max(p["id"] for p in re_proposals) + 1)
+            self.algorithm.proposed_count += len(re_proposals)
         if len(records) >= self.rounds:
             logger.info("The journal already holds %d of %d rounds; nothing to do.",
                         len(records), self.rounds)
@@ -174,11 +175,11 @@ class SearchLoop:
                     continue
                 proposal, result = finished
                 record = self._record(proposal, result, round_number=len(records) + 1)
-                self.run.append(record)
+                self.run_dir.append(record)
                 records.append(record)
                 self.algorithm.tell(record)
                 del self.in_flight[proposal["id"]]
-                self.run.save_in_flight(self.in_flight.values())
+                self.run_dir.save_in_flight(self.in_flight.values())
 
                 outcome.evaluated_now += 1
                 outcome.failed_now += record["status"] != "completed"
