@@ -3,7 +3,9 @@ from .base import DATA_DIR_ENVIRONMENT_VARIABLE, Dataset, DatasetSplits
 from .chars74k import Chars74K
 from .cifar10 import CIFAR10_BINARY_GROUPS, Cifar10
 from .digits import Digits
+from .fsdd import FreeSpokenDigits
 from .mnist import MNIST, FashionMNIST
+from .speech_commands import SPEECH_COMMANDS_WORDS, SpeechCommands
 
 __all__ = [
     "CIFAR10_BINARY_GROUPS",
@@ -14,5 +16,8 @@ __all__ = [
     "DatasetSplits",
     "Digits",
     "FashionMNIST",
+    "FreeSpokenDigits",
     "MNIST",
+    "SPEECH_COMMANDS_WORDS",
+    "SpeechCommands",
 ]

@@ -41,8 +41,8 @@ class Chars74K(Dataset):
     because EnglishFnt has no writer groups to keep apart. Many glyphs render identically
     in several fonts, so identical images always share a split, and split sizes count
     distinct images. The test split is fixed by `TEST_SPLIT_SEED`, and the validation split
-    is taken from the rest with ``validation_seed``. Decoded folder images are cached, because decoding all 62,992
-    official PNGs takes a while.
+    is taken from the rest with ``validation_seed``. Decoded folder images are cached,
+    because decoding all 62,992 official PNGs takes a while.
 
     Args:
         data_dir: the Chars74K folder, a parent folder that contains it, or an npz file.

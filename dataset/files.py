@@ -13,8 +13,9 @@ logger = logging.getLogger(__name__)
 
 #: Options that point the project at local files, appended to every "not found" message.
 DATA_DIR_HINT = (
-    f"Pass --data-dir DIR, set data_dir= in the config, or set {DATA_DIR_ENVIRONMENT_VARIABLE}=DIR, "
-    "where DIR is the dataset's folder or a parent folder that contains it."
+    "Pass --data-dir DIR, set data_dir= in the config, or set "
+    f"{DATA_DIR_ENVIRONMENT_VARIABLE}=DIR, where DIR is the dataset's folder or a parent "
+    "folder that contains it."
 )
 
 
@@ -81,7 +82,8 @@ def list_files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
     accepted_suffixes = {suffix.lower() for suffix in suffixes}
     return sorted(
         path for path in folder.iterdir()
-        if path.is_file() and path.suffix.lower() in accepted_suffixes and not path.name.startswith(".")
+        if path.is_file() and path.suffix.lower() in accepted_suffixes
+        and not path.name.startswith(".")
     )
 
 

@@ -29,19 +29,21 @@ def held_out_count(size: HeldOutSize, total: int, setting_name: str) -> int:
     ``setting_name`` names the setting in the error, e.g. ``"validation_fraction"``.
     """
     if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
-        raise DatasetError(f"{setting_name}={size!r} is invalid: expected a fraction in (0, 1) or a "
-                           "whole number of examples.")
+        raise DatasetError(f"{setting_name}={size!r} is invalid: expected a fraction in (0, 1) "
+                           "or a whole number of examples.")
     if isinstance(size, (float, np.floating)) and not float(size).is_integer():
         if not 0.0 < size < 1.0:
-            raise DatasetError(f"{setting_name}={size!r} is invalid: a fraction must lie in (0, 1).")
+            raise DatasetError(f"{setting_name}={size!r} is invalid: a fraction must lie in "
+                               "(0, 1).")
         count = int(round(size * total))
     else:
         count = int(size)
 
     if not 1 <= count < total:
         raise DatasetError(
-            f"{setting_name}={size!r} selects {count} of {total} examples; it must select at least one "
-            "example and leave at least one. Use a larger fraction or a smaller count."
+            f"{setting_name}={size!r} selects {count} of {total} examples, but it must select "
+            "at least one example and leave at least one. Use a larger fraction or a smaller "
+            "count."
         )
     return count
 
@@ -88,8 +90,8 @@ def group_split(groups: np.ndarray, held_out_fraction: float, seed: int,
         raise DatasetError(f"Cannot split by group: all {len(groups)} examples belong to group "
                            f"{unique_groups.tolist()}; at least two groups are needed.")
     if isinstance(held_out_fraction, bool) or not 0.0 < float(held_out_fraction) < 1.0:
-        raise DatasetError(f"{setting_name}={held_out_fraction!r} is invalid: expected a fraction in "
-                           "(0, 1).")
+        raise DatasetError(f"{setting_name}={held_out_fraction!r} is invalid: expected a "
+                           "fraction in (0, 1).")
 
     count = min(max(1, int(round(held_out_fraction * len(unique_groups)))),
                 len(unique_groups) - 1)
