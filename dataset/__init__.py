@@ -4,8 +4,11 @@ from .chars74k import Chars74K
 from .cifar10 import CIFAR10_BINARY_GROUPS, Cifar10
 from .digits import Digits
 from .fsdd import FreeSpokenDigits
+from .image_folder import ImageFolder
 from .mnist import MNIST, FashionMNIST
+from .numpy_dataset import NumpyDataset
 from .speech_commands import SPEECH_COMMANDS_WORDS, SpeechCommands
+from .vww import VWW_CLASS_NAMES, VisualWakeWords
 
 __all__ = [
     "CIFAR10_BINARY_GROUPS",
@@ -17,7 +20,11 @@ __all__ = [
     "Digits",
     "FashionMNIST",
     "FreeSpokenDigits",
+    "ImageFolder",
     "MNIST",
+    "NumpyDataset",
     "SPEECH_COMMANDS_WORDS",
     "SpeechCommands",
+    "VWW_CLASS_NAMES",
+    "VisualWakeWords",
 ]

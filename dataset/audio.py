@@ -37,7 +37,7 @@ class MfccSettings:
         num_mfccs: MFCCs kept per frame, the lowest first.
         num_mel_bins: triangular mel filters between the two edge frequencies.
         lower_edge_hertz: lowest frequency of the filterbank.
-        upper_edge_hertz: highest frequency of the filterbank; at most ``sample_rate / 2``.
+        upper_edge_hertz: highest frequency of the filterbank, at most ``sample_rate / 2``.
     """
 
     sample_rate: int

@@ -54,7 +54,7 @@ def load_arrays(path: Path) -> Optional[dict[str, np.ndarray]]:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        logger.warning("Ignoring unreadable cache file %s (%s: %s); recomputing it",
+        logger.warning("Ignoring unreadable cache file %s (%s: %s), recomputing it",
                        path, type(error).__name__, error)
         return None
 
@@ -77,7 +77,7 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
             Path(temporary_name).unlink(missing_ok=True)
             raise
     except OSError as error:
-        logger.warning("Could not write cache file %s (%s: %s); the next load recomputes it",
+        logger.warning("Could not write cache file %s (%s: %s), so the next load recomputes it",
                        path, type(error).__name__, error)
         return
     logger.info("Wrote cache file %s", path)

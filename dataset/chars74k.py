@@ -30,7 +30,7 @@ LAYOUT = """\
   chars74k/English/Fnt/Sample001/*.png ... Sample062/*.png   the official EnglishFnt folders
     (chars74k/Fnt/SampleNNN/ or chars74k/SampleNNN/ also work)
   chars74k/<name>.npz   prepared arrays: x (N, H, W) uint8, y (N,) index into classes,
-                        classes (the characters); pass the file itself if there are several"""
+                        classes (the characters). With several npz files, pass the file itself."""
 
 
 class Chars74K(Dataset):
@@ -147,7 +147,8 @@ class Chars74K(Dataset):
 
         if images.ndim != 3 or images.dtype != np.uint8 or len(images) != len(indices):
             raise DatasetError(f"{path}: x must be uint8 of shape (N, H, W) with one label per "
-                               f"image; got x {images.dtype} {images.shape}, y {indices.shape}.")
+                               f"image, but got x {images.dtype} {images.shape}, "
+                               f"y {indices.shape}.")
 
         if images.shape[1:] != self.image_size or self.channels != 1:
             images = np.stack([decode_image_array(image, self.image_size, self.channels)
@@ -194,7 +195,7 @@ def _npz_characters(archive, path: Path) -> list[str]:
     indices = archive["y"]
     if indices.size and (indices.min() < 0 or indices.max() >= len(characters)):
         raise DatasetError(f"{path}: y contains {int(indices.max())}, but classes has only "
-                           f"{len(characters)} entries; y must index into classes.")
+                           f"{len(characters)} entries. y must index into classes.")
     return characters
 
 

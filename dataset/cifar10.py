@@ -129,7 +129,7 @@ class Cifar10(Dataset):
     def _download(self):
         import keras
 
-        logger.info("No data directory given; loading CIFAR-10 through keras.datasets "
+        logger.info("No data directory given, so loading CIFAR-10 through keras.datasets "
                     "(downloads to ~/.keras/datasets on first use)")
         try:
             (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
@@ -166,7 +166,7 @@ def binary_class_groups(binary_classes: Optional[BinaryClasses],
     if groups[0] & groups[1]:
         shared = sorted(CIFAR10_CLASSES[index] for index in groups[0] & groups[1])
         raise ConfigError(f"Cifar10: binary_classes={binary_classes!r} puts {shared} in both "
-                          "groups; each class may be in at most one group.")
+                          "groups, but each class may be in at most one group.")
     return groups[0], groups[1]
 
 

@@ -20,7 +20,7 @@ from .images import IMAGE_SUFFIXES, decode_image, read_class_folders
 
 logger = logging.getLogger(__name__)
 
-#: The official class order; labels are indices into it.
+#: The official class order. Labels are indices into it.
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 

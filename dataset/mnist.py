@@ -109,7 +109,7 @@ class IdxImageDataset(Dataset):
                                f"{images.shape[1:]}, expected uint8 images of shape (28, 28).")
         if len(images) != len(labels):
             raise DatasetError(f"{paths[images_stem]} has {len(images)} images but "
-                               f"{paths[labels_stem]} has {len(labels)} labels; they must match.")
+                               f"{paths[labels_stem]} has {len(labels)} labels. They must match.")
         if labels.size and labels.max() >= self.num_classes:
             raise DatasetError(f"{paths[labels_stem]} contains label {int(labels.max())}, "
                                f"expected labels in [0, {self.num_classes}).")
@@ -130,7 +130,7 @@ def _to_float(images: np.ndarray) -> np.ndarray:
 def _keras_download(dataset_name: str, keras_module_name: str, layout: str):
     import keras
 
-    logger.info("No data directory given; loading %s through keras.datasets (downloads to "
+    logger.info("No data directory given, so loading %s through keras.datasets (downloads to "
                 "~/.keras/datasets on first use)", dataset_name)
     module = getattr(keras.datasets, keras_module_name)
     try:

@@ -28,7 +28,7 @@ SPEECH_COMMANDS_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off"
 DOWNLOAD_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 
 LAYOUT = """\
-  speech_commands/<word>/<speaker>_nohash_<n>.wav   16 kHz mono, 1 s; one folder per word
+  speech_commands/<word>/<speaker>_nohash_<n>.wav   16 kHz mono, 1 s, one folder per word
   speech_commands/_background_noise_/*.wav          optional: long noise recordings
   speech_commands/validation_list.txt               optional, with testing_list.txt: the
   speech_commands/testing_list.txt                  official split, lines like yes/x_nohash_0.wav
@@ -78,7 +78,7 @@ class SpeechCommands(Dataset):
         background_noise: whether to mix ``_background_noise_`` into training clips when the
             folder exists. Defaults to True.
         background_frequency: share of training clips that get noise. Defaults to 0.8.
-        background_volume: maximum noise volume; each clip draws one in [0, this]. Defaults
+        background_volume: maximum noise volume. Each clip draws one in [0, this]. Defaults
             to 0.1.
         cache_dir: folder for the feature cache. Defaults to ``$UNAS_CACHE_DIR``, then to
             ``~/.cache/unas``.
@@ -183,7 +183,7 @@ class SpeechCommands(Dataset):
     def _download(self) -> Path:
         import keras
 
-        logger.info("No data directory given; downloading Speech Commands (2.3 GB) to "
+        logger.info("No data directory given, so downloading Speech Commands (2.3 GB) to "
                     "~/.keras/datasets/speech_commands on first use")
         try:
             return Path(keras.utils.get_file("speech_commands", origin=DOWNLOAD_URL,

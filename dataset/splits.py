@@ -88,7 +88,7 @@ def group_split(groups: np.ndarray, held_out_fraction: float, seed: int,
     unique_groups = np.unique(groups)
     if len(unique_groups) < 2:
         raise DatasetError(f"Cannot split by group: all {len(groups)} examples belong to group "
-                           f"{unique_groups.tolist()}; at least two groups are needed.")
+                           f"{unique_groups.tolist()}, but at least two groups are needed.")
     if isinstance(held_out_fraction, bool) or not 0.0 < float(held_out_fraction) < 1.0:
         raise DatasetError(f"{setting_name}={held_out_fraction!r} is invalid: expected a "
                            "fraction in (0, 1).")
@@ -126,7 +126,7 @@ def stratified_split_without_duplicates(examples: np.ndarray, labels: np.ndarray
     unique_groups, first_indices, group_of_example = np.unique(
         groups, return_index=True, return_inverse=True)
     if len(unique_groups) < len(groups):
-        logger.debug("%d of %d examples are copies of another; keeping copies together",
+        logger.debug("%d of %d examples are copies of another example, kept in its split",
                      len(groups) - len(unique_groups), len(groups))
 
     _, held_groups = stratified_split(np.asarray(labels)[first_indices], held_out, seed,
