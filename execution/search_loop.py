@@ -13,10 +13,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from errors import UnasError
 from search_algorithms.objectives import best_feasible, is_feasible
 from search_state.journal import RunDirectory, json_safe, utc_now
 
 logger = logging.getLogger(__name__)
+
+#: The search stops when at least this fraction of the last FAILURE_WINDOW candidates failed:
+#: then something is wrong with the setup rather than with individual architectures.
+FAILURE_WINDOW = 10
+FAILURE_FRACTION = 0.8
+
+
+class SearchFailedError(UnasError):
+    """Most recent candidates failed; the message lists the reasons."""
 
 
 @dataclass
@@ -140,6 +150,19 @@ class SearchLoop:
                     record["timings"]["train_seconds"] or 0.0,
                     "feasible" if record["feasible"] else "infeasible", best_text, eta)
 
+    def _stop_if_most_fail(self, records: list[dict]) -> None:
+        recent = records[-FAILURE_WINDOW:]
+        failed = [record for record in recent if record["status"] != "completed"]
+        if len(recent) < FAILURE_WINDOW or len(failed) < FAILURE_FRACTION * len(recent):
+            return
+        reasons = sorted({record["error"] for record in failed})
+        self.pool.cancel_all()
+        raise SearchFailedError(
+            f"{len(failed)} of the last {len(recent)} candidates failed, so the search stopped. "
+            f"Reasons: {'; '.join(reasons[:3])}. Fix the cause (often the optimizer settings, "
+            f"the dataset or the available memory) and rerun the same command to resume."
+        )
+
     def run(self) -> SearchOutcome:
         """Run until ``rounds`` candidates are recorded or the user interrupts twice.
 
@@ -184,6 +207,7 @@ class SearchLoop:
                 outcome.evaluated_now += 1
                 outcome.failed_now += record["status"] != "completed"
                 self._log_record(record, records, started, outcome.evaluated_now)
+                self._stop_if_most_fail(records)
             except KeyboardInterrupt:
                 if stopping:
                     logger.warning("Cancelling %d running candidates; they will be proposed "
