@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from errors import UnasError
+# Set before TensorFlow is imported (config files import it): hide its start-up banner.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from errors import UnasError  # noqa: E402 - after the environment is set
 
 logger = logging.getLogger("driver")
 
@@ -49,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", metavar="DIR",
                         help="Folder that holds run folders. Default: the config's "
                         "checkpoint_dir, which defaults to artifacts/.")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="Check the config and the dataset, build one random candidate and "
+                        "print its resources, then exit without training.")
     parser.add_argument("--force", action="store_true",
                         help="Resume even if the config's search space or dataset changed.")
     parser.add_argument("--debug", action="store_true",
@@ -98,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     logger.info("Dataset %s: %d train, %d validation, %d test examples of shape %s, %d classes.",
                 dataset.name, len(splits.y_train), len(splits.y_val), len(splits.y_test),
                 dataset.input_shape, dataset.num_classes)
+
+    if args.dry_run:
+        return dry_run(config)
 
     # The run folder: resume when it exists, otherwise create it (optionally seeded).
     run_dir = RunDirectory(Path(search.checkpoint_dir) / name)
@@ -160,6 +169,37 @@ def _interrupt_on_sigterm(signum, frame):
     # A scheduler or `timeout` stops jobs with SIGTERM: treat it like Ctrl-C, so the running
     # candidates finish or are cancelled and the summary is written.
     raise KeyboardInterrupt
+
+
+def dry_run(config) -> int:
+    """Print the dataset's shapes and class counts and one random candidate's resources."""
+    import json
+
+    import numpy as np
+
+    from model_trainer import resource_objectives
+
+    dataset = config.training.dataset
+    summary = dataset.describe()
+    print(f"Config {config.path}: valid.")
+    print(f"Dataset {summary['name']}: input shape {tuple(summary['input_shape'])}, "
+          f"{summary['num_classes']} classes.")
+    for split in ("train", "val", "test"):
+        print(f"  {split:5s} {summary[split]['examples']:7,d} examples, per class: "
+              f"{summary[split]['class_counts']}")
+
+    search_space = config.search.search_space
+    architecture = search_space.random_architecture(
+        np.random.default_rng(config.search.seed), dataset.input_shape)
+    resources = resource_objectives(architecture, dataset.input_shape, dataset.num_classes)
+    bounds = config.bounds.as_objective_bounds()
+    print(f"One random {search_space.name} candidate: "
+          f"{json.dumps(architecture.to_dict(), separators=(',', ':'))}")
+    for name, value in resources.items():
+        bound = bounds.get(name)
+        print(f"  {name:18s} {value:>12,d}" + (f"  (bound {bound:,})" if bound else ""))
+    print("Dry run finished: nothing was trained or written.")
+    return 0
 
 
 def main(argv: Optional[list[str]] = None) -> int:
