@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Sequence
@@ -181,6 +182,12 @@ class SpeechCommands(Dataset):
         return any((folder / word).is_dir() for word in self.words)
 
     def _download(self) -> Path:
+        # get_file extracts the archive again on every call, so reuse an earlier extraction.
+        keras_home = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
+        extracted = keras_home / "datasets" / "speech_commands"
+        if extracted.is_dir() and self._has_layout(extracted):
+            return extracted
+
         import keras
 
         logger.info("No data directory given, so downloading Speech Commands (2.3 GB) to "

@@ -206,3 +206,18 @@ def test_cifar10_shipped_jpeg_archive(tmp_path):
     check_split_contract(dataset, splits)
     assert len(splits.y_train) == 45_000
     assert np.array_equal(np.bincount(splits.y_test), np.full(10, 1000))
+
+
+def test_cifar10_download_failure_error(monkeypatch):
+    # The failure is injected so that the test never opens a network connection.
+    import keras
+
+    def fail_download():
+        raise Exception("URL fetch failure: no route to host")
+
+    monkeypatch.delenv("UNAS_DATA_DIR", raising=False)
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", fail_download)
+    with pytest.raises(DatasetError) as raised:
+        Cifar10().load()
+    assert "could not be downloaded" in str(raised.value)
+    assert "cifar-10-batches-py" in str(raised.value)

@@ -212,3 +212,29 @@ def test_shipped_subset_loads(tmp_path):
     splits = dataset.load()
     check_split_contract(dataset, splits)
     assert len(splits.y_train) + len(splits.y_val) + len(splits.y_test) > 1000
+
+
+def test_download_failure_error(monkeypatch, tmp_path):
+    # The failure is injected so that the test never opens a network connection.
+    import keras
+
+    def fail_download(*args, **kwargs):
+        raise Exception("URL fetch failure: no route to host")
+
+    monkeypatch.delenv("UNAS_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.utils, "get_file", fail_download)
+    with pytest.raises(DatasetError) as raised:
+        SpeechCommands().load()
+    assert "could not be downloaded" in str(raised.value)
+    assert "UNAS_DATA_DIR" in str(raised.value)
+
+
+def test_earlier_download_reused(monkeypatch, tmp_path, tiny_clips):
+    for name, samples in tiny_clips:
+        write_wav(tmp_path / "datasets" / "speech_commands" / name, samples, 16000)
+    monkeypatch.delenv("UNAS_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    splits = SpeechCommands(validation_percentage=20, testing_percentage=20,
+                            cache_dir=str(tmp_path / "cache")).load()
+    assert len(splits.y_train) > 0
