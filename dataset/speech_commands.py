@@ -182,7 +182,8 @@ class SpeechCommands(Dataset):
         return any((folder / word).is_dir() for word in self.words)
 
     def _download(self) -> Path:
-        # get_file extracts the archive again on every call, so reuse an earlier extraction.
+        # get_file (Keras 3.15) extracts the archive again on every call, so reuse an earlier
+        # extraction.
         keras_home = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
         extracted = keras_home / "datasets" / "speech_commands"
         if extracted.is_dir() and self._has_layout(extracted):
