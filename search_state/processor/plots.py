@@ -27,7 +27,7 @@ DPI = 150
 FIGURE_SIZE_INCHES = (10.0, 5.2)
 
 #: A resource axis switches to a log scale when its largest value exceeds its smallest
-#: by this factor; MACs of random CNNs often span three decades.
+#: by this factor, because the MACs of random CNNs can span several decades.
 LOG_SCALE_RATIO = 30.0
 
 PROGRESS_FILE = "search_progress.png"
@@ -129,25 +129,28 @@ def _use_log_scale_if_wide(axes, values: list[float]) -> None:
     axes.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _style_legend(axes, runs: Sequence[LoadedRun], colours: list) -> None:
-    """Add a legend: one entry per run (several runs), then the marker meanings."""
-    handles = []
-    if len(runs) > 1:
-        for run, colour in zip(runs, colours):
-            handles.append(Line2D([], [], color=colour, marker="o", linestyle="",
-                                  label=f"{run.label} ({len(run.completed)} completed, "
-                                        f"{len(run.records) - len(run.completed)} failed)"))
-    marker_colour = colours[0] if len(runs) == 1 else "0.45"
-    handles += [
-        Line2D([], [], color=marker_colour, marker="o", linestyle="", alpha=0.6,
-               label="feasible"),
-        Line2D([], [], color=marker_colour, marker="x", linestyle="", alpha=0.6,
-               label="infeasible (breaks a bound)"),
-        Line2D([], [], color=marker_colour, marker="D", markersize=8, linestyle="",
-               markeredgecolor="black", label="Pareto front (#candidate id)"),
-        Line2D([], [], color="0.25", linestyle="--", label="bound"),
-    ]
-    _place_legend(axes, handles)
+def _marker_handles(shown: set[str], colour, labels: dict[str, str]) -> list:
+    """Return legend handles for the marker kinds in ``shown``, in a fixed order."""
+    styles = {
+        "feasible": {"marker": "o", "alpha": 0.6},
+        "infeasible": {"marker": "x", "alpha": 0.6},
+        "front": {"marker": "D", "markersize": 8, "markeredgecolor": "black"},
+    }
+    handles = [Line2D([], [], color=colour, linestyle="", label=labels[kind], **styles[kind])
+               for kind in styles if kind in shown]
+    if "bound" in shown:
+        handles.append(Line2D([], [], color="0.25", linestyle="--", label=labels["bound"]))
+    return handles
+
+
+def _run_handles(runs: Sequence[LoadedRun], colours: list) -> list:
+    """Return one legend handle per run when several runs share a plot, else none."""
+    if len(runs) == 1:
+        return []
+    return [Line2D([], [], color=colour, marker="o", linestyle="",
+                   label=f"{run.label} ({len(run.completed)} completed, "
+                         f"{len(run.records) - len(run.completed)} failed)")
+            for run, colour in zip(runs, colours)]
 
 
 def _place_legend(axes, handles: list) -> None:
@@ -171,10 +174,13 @@ def plot_error_against_resource(runs: Sequence[LoadedRun], plot: ResourcePlot,
     figure, axes = _new_axes()
     colours = _run_colours(len(runs))
     resource_values: list[float] = []
+    shown: set[str] = set()
 
     for run, colour in zip(runs, colours):
         feasible, infeasible = _split_by_feasibility(run)
         front = pareto_front(run.records, run.bounds)
+        shown |= {kind for kind, records in (("feasible", feasible), ("infeasible", infeasible),
+                                             ("front", front)) if records}
 
         if feasible:
             axes.scatter([record["objectives"][plot.objective] for record in feasible],
@@ -192,15 +198,23 @@ def plot_error_against_resource(runs: Sequence[LoadedRun], plot: ResourcePlot,
             for record in front:
                 axes.annotate(f"#{record['id']}", (record["objectives"][plot.objective],
                                                    _error_percent(record)),
-                              textcoords="offset points", xytext=(5, 4), fontsize=7)
+                              textcoords="offset points", xytext=(5, 4), fontsize=7,
+                              color=colour)
         resource_values += [record["objectives"][plot.objective] for record in run.completed]
 
     bound_values = [run.bounds[plot.objective] for run in runs
                     if run.bounds.get(plot.objective) is not None]
     _use_log_scale_if_wide(axes, resource_values + bound_values)
+    if any(run.bounds.get(name) is not None for run in runs
+           for name in (plot.objective, "val_error")):
+        shown.add("bound")
     _draw_bounds(axes, runs, colours, plot.objective, vertical=True)
     _draw_bounds(axes, runs, colours, "val_error", vertical=False)
-    _finish_axes(axes, runs, colours, bool(resource_values))
+    marker_colour = colours[0] if len(runs) == 1 else "0.45"
+    handles = _run_handles(runs, colours) + _marker_handles(shown, marker_colour, {
+        "feasible": "feasible", "infeasible": "infeasible (breaks a bound)",
+        "front": "Pareto front (#candidate id)", "bound": "bound"})
+    _finish_axes(axes, handles, bool(resource_values))
     axes.xaxis.set_major_formatter(EngFormatter(unit=plot.unit))
     axes.set_xlabel(plot.axis_label)
     axes.set_title(f"Validation error against {OBJECTIVE_LABELS[plot.objective]}\n"
@@ -208,12 +222,12 @@ def plot_error_against_resource(runs: Sequence[LoadedRun], plot: ResourcePlot,
     return _save(figure, path)
 
 
-def _finish_axes(axes, runs: Sequence[LoadedRun], colours: list, has_points: bool) -> None:
+def _finish_axes(axes, handles: list, has_points: bool) -> None:
     axes.set_ylabel("validation error (%)")
     axes.set_ylim(bottom=0)
     axes.grid(True, which="major", alpha=0.3)
     if has_points:
-        _style_legend(axes, runs, colours)
+        _place_legend(axes, handles)
     else:
         axes.text(0.5, 0.5, "No completed candidates to plot", ha="center", va="center",
                   transform=axes.transAxes, fontsize=12, color="0.4")
@@ -239,9 +253,12 @@ def plot_search_progress(runs: Sequence[LoadedRun], path: Path) -> Path:
     figure, axes = _new_axes()
     colours = _run_colours(len(runs))
     handles = []
+    shown: set[str] = set()
     for run, colour in zip(runs, colours):
         rounds = {id(record): position for position, record in enumerate(run.records, start=1)}
         feasible, infeasible = _split_by_feasibility(run)
+        shown |= {kind for kind, records in (("feasible", feasible), ("infeasible", infeasible))
+                  if records}
         if feasible:
             axes.scatter([rounds[id(record)] for record in feasible],
                          [_error_percent(record) for record in feasible],
@@ -266,13 +283,12 @@ def plot_search_progress(runs: Sequence[LoadedRun], path: Path) -> Path:
                                   label=f"{prefix}no feasible candidate"))
 
     _draw_bounds(axes, runs, colours, "val_error", vertical=False)
+    if any(run.bounds.get("val_error") is not None for run in runs):
+        shown.add("bound")
     marker_colour = colours[0] if len(runs) == 1 else "0.45"
-    handles += [
-        Line2D([], [], color=marker_colour, marker="o", linestyle="", alpha=0.6,
-               label="feasible candidate"),
-        Line2D([], [], color=marker_colour, marker="x", linestyle="", alpha=0.6,
-               label="infeasible candidate"),
-    ]
+    handles += _marker_handles(shown, marker_colour, {
+        "feasible": "feasible candidate", "infeasible": "infeasible candidate",
+        "bound": "error bound"})
     has_points = any(run.completed for run in runs)
     axes.set_xlabel("round (candidates evaluated, failed ones included)")
     axes.set_ylabel("validation error (%)")
