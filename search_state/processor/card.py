@@ -20,6 +20,10 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.2f}%"
 
 
+def _count(number: object, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _bytes(value: int) -> str:
     return f"{value:,} B"
 
@@ -57,9 +61,12 @@ def _resource_rows(card: dict) -> list[str]:
     for name in RESOURCE_OBJECTIVES:
         rows.append(f"| {OBJECTIVE_LABELS[name]} | {format_objective(name, predicted[name])} | "
                     f"{measured[name]} | {format_objective(name, bounds.get(name))} |")
+    # The smallest accepted arena may differ from TFLM's reported total in either direction,
+    # because allocation needs temporary space and alignment padding.
     rows.append(f"| TFLM tensor arena | | {_bytes(tflm['minimal_arena_bytes'])} (smallest "
-                f"arena_size accepted; head {_bytes(tflm['head_bytes'])} + tail "
-                f"{_bytes(tflm['tail_bytes'])} of bookkeeping) | |")
+                f"arena_size accepted; after allocation TFLM reports {_bytes(tflm['head_bytes'])} "
+                f"head and {_bytes(tflm['tail_bytes'])} tail of bookkeeping, "
+                f"{_bytes(tflm['total_bytes'])} in total) | |")
     rows.append(f"| .tflite file | | {_bytes(tflite['file_bytes'])} | |")
     return rows
 
@@ -71,6 +78,7 @@ def format_card_markdown(card: dict) -> str:
     search = card["search_result"]
     order = card["tflite"]["operator_order"]
     files = card["files"]
+    order_text = "rewritten to" if order["reordered"] else "the converter order is already"
     lines = [
         f"# Candidate {card['candidate_id']} of run {card['run']['name']}",
         "",
@@ -87,11 +95,12 @@ def format_card_markdown(card: dict) -> str:
         f"{_percent(accuracy['float_test'])} |",
         f"| int8 (TFLite, LiteRT interpreter) | | {_percent(accuracy['int8_test'])} |",
         "",
-        f"Trained for {training['epochs_run']} of {training['epochs']} epochs (batch size "
-        f"{training['batch_size']}, seed {training['seed']}, {training['train_seconds']:.1f} s); "
+        f"Trained for {training['epochs_run']} of {_count(training['epochs'], 'epoch')} "
+        f"(batch size {training['batch_size']}, seed {training['seed']}, "
+        f"{training['train_seconds']:.1f} s); "
         "the weights are those of the epoch with the best validation accuracy. During the "
         f"search this candidate reached a validation error of "
-        f"{_percent(search['val_error'])} after {search['epochs']} epochs.",
+        f"{_percent(search['val_error'])} after {_count(search['epochs'], 'epoch')}.",
         "",
         "## Resources",
         "",
@@ -102,8 +111,8 @@ def format_card_markdown(card: dict) -> str:
         f"Feasible under the run's bounds ({format_bounds(card['bounds'])}), with the "
         f"exported validation error: **{'yes' if card['feasible'] else 'no'}**.",
         "",
-        f"Operator order: {'rewritten to' if order['reordered'] else 'the converter order is already'} "
-        f"an order of minimum peak memory usage ({_bytes(order['file_order_peak_bytes'])} in "
+        f"Operator order: {order_text} an order of minimum peak memory usage "
+        f"({_bytes(order['file_order_peak_bytes'])} in "
         f"the converter's order, {_bytes(order['peak_bytes'])} as exported, both computed on "
         "the graph read from the .tflite file).",
         "",
