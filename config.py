@@ -15,9 +15,11 @@ to fix it.
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib.util
 import logging
 import math
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field, fields, replace
@@ -45,6 +47,9 @@ class TrainingConfig:
         epochs: training epochs per candidate (``--epochs`` overrides it).
         callbacks: a function with no arguments returning a list of Keras callbacks for one
             candidate (for example a learning-rate schedule).
+
+    The driver calls ``optimizer`` and ``callbacks`` once before the search starts, to check
+    what they return, so they should have no side effects.
     """
 
     dataset: Any
@@ -230,13 +235,23 @@ _SEARCH_RULES = (
 )
 
 
+def _describe_value(value: Any) -> str:
+    # The default repr of an object shows its memory address, which tells the user nothing.
+    text = repr(value)
+    if " object at 0x" not in text:
+        return text
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'AEIOU' else 'a'} {name} object"
+
+
 def _apply_rules(owner: str, instance: Any, rules: tuple[_Rule, ...]) -> None:
     for rule in rules:
         value = getattr(instance, rule.field)
         if not rule.check(value):
             fix = f" Fix: {rule.fix}." if rule.fix else ""
             raise ConfigError(
-                f"{owner}.{rule.field} must be {rule.expected}, but got {value!r}.{fix}"
+                f"{owner}.{rule.field} must be {rule.expected}, but got "
+                f"{_describe_value(value)}.{fix}"
             )
 
 
@@ -260,6 +275,55 @@ def _check_type(module_name: str, name: str, value: Any, expected_type: type) ->
         )
 
 
+#: The config classes whose constructor errors get a friendlier message.
+_CONFIG_CLASSES = {cls.__name__: cls for cls in (TrainingConfig, BoundConfig, AgingEvoConfig)}
+
+
+def _line_in(path: Path, error: BaseException) -> str:
+    # Show where in the user's file the error happened, not our loader's frames.
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if Path(frame.filename).resolve() == path]
+    return f" (line {frames[-1].lineno})" if frames else ""
+
+
+def _constructor_problem(error: TypeError) -> Optional[str]:
+    """Describe a misspelled or missing field of a config class, or return None."""
+    text = str(error)
+    unexpected = re.match(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'",
+                          text)
+    if unexpected and unexpected.group(1) in _CONFIG_CLASSES:
+        class_name, keyword = unexpected.groups()
+        names = [f.name for f in fields(_CONFIG_CLASSES[class_name])]
+        close = difflib.get_close_matches(keyword, names, n=1)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+        return f"{class_name} has no field {keyword!r}. {hint}Its fields are: {', '.join(names)}."
+
+    missing = re.match(r"(\w+)\.__init__\(\) missing \d+ required (?:positional |keyword-only )?"
+                       r"arguments?: (.+)", text)
+    if missing and missing.group(1) in _CONFIG_CLASSES:
+        class_name, listed = missing.groups()
+        absent = re.findall(r"'(\w+)'", listed)
+        return (f"{class_name}(...) is missing the required field"
+                f"{'s' if len(absent) > 1 else ''} {', '.join(absent)}. Add "
+                f"{', '.join(f'{name}=...' for name in absent)} (see configs/ for examples).")
+    return None
+
+
+def _import_problem(error: ImportError) -> Optional[str]:
+    """Describe a name missing from a loaded module and list the names it has, or return None."""
+    match = re.match(r"cannot import name '(\w+)' from '([\w.]+)'", str(error))
+    module = sys.modules.get(match.group(2)) if match else None
+    if module is None:
+        return None
+    name, module_name = match.groups()
+    available = sorted(getattr(module, "__all__", None)
+                       or (n for n in vars(module) if not n.startswith("_")))
+    close = difflib.get_close_matches(name, available, n=1)
+    hint = f"Did you mean {close[0]!r}? " if close else ""
+    return (f"{module_name} has no name {name!r}. {hint}Available: "
+            f"{', '.join(available)}.")
+
+
 def _execute_module(path: Path):
     module_name = f"unas_config_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -270,14 +334,27 @@ def _execute_module(path: Path):
     try:
         spec.loader.exec_module(module)
     except ConfigError:
+        del sys.modules[module_name]
         raise
-    except Exception as error:
-        # Show where in the user's file the error happened, not our loader's frames.
-        frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-                  if Path(frame.filename).resolve() == path]
-        where = f" (line {frames[-1].lineno})" if frames else ""
+    except SyntaxError as error:
+        del sys.modules[module_name]
         raise ConfigError(
-            f"The config file {path} raised {type(error).__name__}{where} while loading: {error}"
+            f"The config file {path} has a syntax error on line {error.lineno}: {error.msg}. "
+            "Fix that line; a config file must be valid Python."
+        ) from error
+    except Exception as error:
+        del sys.modules[module_name]
+        problem = None
+        if isinstance(error, TypeError):
+            problem = _constructor_problem(error)
+        elif isinstance(error, ImportError):
+            problem = _import_problem(error)
+        where = _line_in(path, error)
+        fix = "" if problem else f" Fix the config file{' at that line' if where else ''}."
+        detail = str(problem or error).rstrip(".")
+        raise ConfigError(
+            f"The config file {path} raised {type(error).__name__}{where} while loading: "
+            f"{detail}.{fix}"
         ) from error
     return module
 
@@ -290,6 +367,11 @@ def load_config(path: str | Path) -> RunConfig:
             invalid field.
     """
     path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise ConfigError(
+            f"Config path {path} is a folder. Pass the path of a Python config file, "
+            f"e.g. configs/cnn_digits_quick.py."
+        )
     if not path.is_file():
         raise ConfigError(
             f"Config file {path} not found. Pass the path of a Python config file, "
@@ -317,6 +399,62 @@ def load_config(path: str | Path) -> RunConfig:
     validate_run_config(run)
     _register_module_for_pickling(module)
     return run
+
+
+def check_training_factories(training: TrainingConfig) -> None:
+    """Call the optimizer and callbacks factories once and check what they return.
+
+    A broken factory would otherwise fail every candidate on the workers, one by one, after
+    Ray has started.
+
+    Raises:
+        ConfigError: a factory raises or returns the wrong kind of object.
+    """
+    import keras
+
+    optimizer = _call_factory("optimizer", training.optimizer,
+                              "a new Keras optimizer, e.g. lambda: keras.optimizers.Adam(0.01)")
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ConfigError(
+            f"training_config.optimizer() returned {_describe_value(optimizer)}, "
+            "but it must return a new Keras optimizer. Write e.g. "
+            "optimizer=lambda: keras.optimizers.Adam(0.01)."
+        )
+
+    callbacks = _call_factory("callbacks", training.callbacks, "a list of Keras callbacks")
+    if not isinstance(callbacks, (list, tuple)) or not all(
+            isinstance(callback, keras.callbacks.Callback) for callback in callbacks):
+        raise ConfigError(
+            f"training_config.callbacks() returned {_describe_value(callbacks)}, but it must "
+            "return a list of "
+            "keras.callbacks.Callback objects. Write e.g. callbacks=lambda: [] or "
+            "callbacks=lambda: [keras.callbacks.ReduceLROnPlateau()]."
+        )
+
+
+def _call_factory(field_name: str, factory: Callable[[], Any], expected: str) -> Any:
+    try:
+        return factory()
+    except Exception as error:
+        raise ConfigError(
+            f"Calling training_config.{field_name}() raised {type(error).__name__}: {error}. "
+            f"It must take no arguments and return {expected}."
+        ) from error
+
+
+def check_bounds_reachable(bounds: BoundConfig, input_shape: tuple[int, ...]) -> None:
+    """Raise `ConfigError` for a bound that no candidate can meet on this input shape.
+
+    Every network keeps its int8 input tensor in RAM while the first operator runs, so peak
+    memory usage is at least one byte per input element.
+    """
+    input_bytes = math.prod(input_shape)
+    if bounds.peak_mem_bound is not None and bounds.peak_mem_bound < input_bytes:
+        raise ConfigError(
+            f"bound_config.peak_mem_bound is {bounds.peak_mem_bound:,} bytes, but the int8 "
+            f"input tensor of shape {tuple(input_shape)} alone takes {input_bytes:,} bytes, so "
+            f"no candidate can meet the bound. Set it above {input_bytes:,} bytes, or to None."
+        )
 
 
 def _register_module_for_pickling(module) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -18,8 +19,36 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
+#: Maximum length, in characters, of a failure reason stored in the journal, because
+#: TensorFlow's error messages can run to pages.
+MAX_REASON_CHARACTERS = 300
+
+
 class CandidateFailed(Exception):
     """Training produced no usable result (a NaN loss, for example); the message says why."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Return whether ``error`` reports that memory ran out: `MemoryError` from Python or
+    NumPy, or `tf.errors.ResourceExhaustedError` from TensorFlow."""
+    if isinstance(error, MemoryError):
+        return True
+    tensorflow = sys.modules.get("tensorflow")
+    return tensorflow is not None and isinstance(error, tensorflow.errors.ResourceExhaustedError)
+
+
+def failure_reason(error: BaseException) -> str:
+    """Return the reason recorded in the journal for a candidate whose training raised."""
+    if isinstance(error, CandidateFailed):
+        return str(error)
+    lines = str(error).strip().splitlines()
+    message = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    if len(message) > MAX_REASON_CHARACTERS:
+        message = message[:MAX_REASON_CHARACTERS - 3] + "..."
+    if is_out_of_memory(error):
+        return (f"out of memory while training ({message}). Lower the batch size or "
+                "--parallel, or tighten the bounds so that candidates are smaller")
+    return message
 
 
 @dataclass

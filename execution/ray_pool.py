@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from errors import UnasError
+
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
@@ -28,7 +30,12 @@ def start_ray(num_cpus: int, address: Optional[str] = None) -> None:
     """Start a local Ray instance bound to 127.0.0.1, or join the cluster at ``address``.
 
     A local instance listens on the loopback interface only, so nothing outside this machine
-    can reach it. Joining a cluster is the user's explicit choice (``--ray-address``).
+    can reach it. It is started with ``address="local"`` so that a ``RAY_ADDRESS`` variable
+    in the environment cannot silently redirect the run to a cluster. Joining a cluster is the
+    user's explicit choice (``--ray-address``).
+
+    Raises:
+        UnasError: Ray could not start, or the cluster could not be reached.
     """
     os.environ.update(_WORKER_ENVIRONMENT)
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -38,16 +45,30 @@ def start_ray(num_cpus: int, address: Optional[str] = None) -> None:
         return
     started = time.perf_counter()
     if address:
-        ray.init(address=address, log_to_driver=False,
-                 runtime_env={"env_vars": _WORKER_ENVIRONMENT})
+        try:
+            ray.init(address=address, log_to_driver=False,
+                     runtime_env={"env_vars": _WORKER_ENVIRONMENT})
+        except (ConnectionError, RuntimeError, TimeoutError, ValueError) as error:
+            raise UnasError(
+                f"Cannot join the Ray cluster at --ray-address {address}: {error}. Check the "
+                "address and that the cluster is running, or leave out --ray-address to "
+                "train on this machine."
+            ) from error
         logger.info("Joined the Ray cluster at %s (%.1f s).", address,
                     time.perf_counter() - started)
-    else:
-        ray.init(num_cpus=num_cpus, num_gpus=0, include_dashboard=False,
+        return
+
+    try:
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=0, include_dashboard=False,
                  _node_ip_address=LOOPBACK, log_to_driver=False,
                  runtime_env={"env_vars": _WORKER_ENVIRONMENT})
-        logger.info("Started Ray on %s with %d CPUs (%.1f s).", LOOPBACK, num_cpus,
-                    time.perf_counter() - started)
+    except (ConnectionError, RuntimeError, TimeoutError) as error:
+        raise UnasError(
+            f"Cannot start a local Ray instance: {error}. Check the free space and permissions "
+            "of the temporary folder (Ray writes to /tmp/ray), then rerun the same command."
+        ) from error
+    logger.info("Started Ray on %s with %d CPUs (%.1f s).", LOOPBACK, num_cpus,
+                time.perf_counter() - started)
 
 
 def stop_ray() -> None:
@@ -75,9 +96,10 @@ class CandidateWorker:
         """Train one candidate and return its outcome as a plain dict.
 
         Returns ``{"status": "completed", "objectives": ..., ...}`` or ``{"status": "failed",
-        "error": reason, ...}``; an exception in training is a failed candidate, not a crash.
+        "error": reason, ...}``. An exception in training fails this candidate only, and
+        running out of memory is reported as such (see `model_trainer.failure_reason`).
         """
-        from model_trainer import CandidateFailed, resource_objectives, train_candidate
+        from model_trainer import failure_reason, resource_objectives, train_candidate
 
         started_at = time.time()
         outcome = {"worker": self.name, "started_at": started_at}
@@ -90,13 +112,11 @@ class CandidateWorker:
             result = train_candidate(architecture, self.training_config, splits,
                                      dataset.input_shape, dataset.num_classes,
                                      seed=proposal["seed"])
-        except CandidateFailed as error:
-            outcome.update(status="failed", error=str(error))
-        except MemoryError:
-            outcome.update(status="failed", error="out of memory while training")
         except Exception as error:  # noqa: BLE001 - any training error fails this candidate only
-            logger.exception("Candidate %s failed.", proposal["id"])
-            outcome.update(status="failed", error=f"{type(error).__name__}: {error}")
+            reason = failure_reason(error)
+            logger.warning("Candidate %s failed on worker %s: %s", proposal["id"], self.name,
+                           reason, exc_info=logger.isEnabledFor(logging.DEBUG))
+            outcome.update(status="failed", error=reason)
         else:
             outcome.update(
                 status="completed",
@@ -117,8 +137,9 @@ class _Task:
 class WorkerPool:
     """A fixed set of `CandidateWorker` actors with asynchronous submit/wait.
 
-    A worker process that dies mid-candidate is replaced, and its candidate is retried up to
-    ``max_retries`` times before it is reported as failed.
+    A worker process that dies mid-candidate (killed, crashed, or stopped by Ray's memory
+    monitor) is replaced, and its candidate is retried up to ``max_retries`` times before it
+    is reported as failed.
     """
 
     def __init__(self, training_config: Any, search_space: Any, size: int, cpus_per_worker: float,
@@ -134,10 +155,22 @@ class WorkerPool:
         self._workers = [self._new_worker() for _ in range(size)]
         self._idle = list(range(size))
         self._tasks: dict[Any, _Task] = {}
+        # Errors that mean the worker process is gone, not that evaluate() raised.
+        self._worker_death_errors = (ray.exceptions.RayActorError,
+                                     ray.exceptions.WorkerCrashedError,
+                                     ray.exceptions.OutOfMemoryError)
 
     def _new_worker(self):
         return self._remote_class.options(num_cpus=self._cpus_per_worker).remote(
             *self._arguments, self._threads, logging.getLogger().level)
+
+    def _replace_worker(self, index: int) -> None:
+        try:
+            self._ray.kill(self._workers[index])
+        except Exception:  # noqa: BLE001 - the actor is usually dead already
+            logger.debug("Killing dead worker %d failed.", index, exc_info=True)
+        self._workers[index] = self._new_worker()
+        self._idle.append(index)
 
     @property
     def has_idle_worker(self) -> bool:
@@ -152,34 +185,66 @@ class WorkerPool:
         reference = self._workers[index].evaluate.remote(proposal)
         self._tasks[reference] = _Task(proposal, index, attempts)
 
-    def wait_any(self) -> Optional[tuple[dict, dict]]:
-        """Block until a candidate finishes; return (proposal, outcome), or None after a retry."""
+    def wait_any(self, timeout: Optional[float] = None) -> Optional[tuple[dict, dict]]:
+        """Wait up to ``timeout`` seconds (None: no limit) for a candidate to finish.
+
+        Returns (proposal, outcome), or None when nothing finished in time or a candidate
+        whose worker died was submitted again.
+        """
         ray = self._ray
-        done, _ = ray.wait(list(self._tasks), num_returns=1)
+        if not self._tasks:
+            return None
+        done, _ = ray.wait(list(self._tasks), num_returns=1, timeout=timeout)
+        if not done:
+            return None
         reference = done[0]
         task = self._tasks.pop(reference)
         try:
             outcome = ray.get(reference)
-        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as error:
-            self._workers[task.worker_index] = self._new_worker()
+        except self._worker_death_errors as error:
+            return self._handle_worker_death(task, error)
+        except ray.exceptions.RayTaskError as error:
+            # evaluate() catches training errors itself, so this is a bug in the worker code;
+            # the worker process is still alive.
+            logger.error("Evaluating candidate %s raised: %s", task.proposal["id"], error)
             self._idle.append(task.worker_index)
-            if task.attempts < self.max_retries:
-                logger.warning("The worker training candidate %s died (%s); retrying "
-                               "(attempt %d of %d).", task.proposal["id"], type(error).__name__,
-                               task.attempts + 2, self.max_retries + 1)
-                self.submit(task.proposal, attempts=task.attempts + 1)
-                return None
-            now = time.time()
-            outcome = {"status": "failed", "started_at": now, "finished_at": now,
-                       "worker": None,
-                       "error": f"the worker process died {self.max_retries + 1} times "
-                                f"({type(error).__name__})"}
-            return task.proposal, outcome
+            return task.proposal, _failed_outcome(
+                f"the worker raised {_first_line(str(error))}")
         self._idle.append(task.worker_index)
         return task.proposal, outcome
+
+    def _handle_worker_death(self, task: _Task, error: Exception) -> Optional[tuple[dict, dict]]:
+        self._replace_worker(task.worker_index)
+        cause = _first_line(str(error))
+        if task.attempts < self.max_retries:
+            logger.warning("The worker training candidate %s died (%s: %s); retrying "
+                           "(attempt %d of %d).", task.proposal["id"], type(error).__name__,
+                           cause, task.attempts + 2, self.max_retries + 1)
+            self.submit(task.proposal, attempts=task.attempts + 1)
+            return None
+        reason = (f"the worker process died {self.max_retries + 1} times "
+                  f"({type(error).__name__}: {cause}). A common cause is running out of "
+                  "memory: lower --parallel or the batch size")
+        logger.warning("Candidate %s failed: %s.", task.proposal["id"], reason)
+        return task.proposal, _failed_outcome(reason)
 
     def cancel_all(self) -> None:
         """Stop every running candidate by killing the workers."""
         for worker in self._workers:
-            self._ray.kill(worker)
+            try:
+                self._ray.kill(worker)
+            except Exception:  # noqa: BLE001 - a dead worker needs no killing
+                logger.debug("Killing a worker failed.", exc_info=True)
         self._tasks.clear()
+        self._idle.clear()
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _failed_outcome(reason: str) -> dict:
+    now = time.time()
+    return {"status": "failed", "started_at": now, "finished_at": now, "worker": None,
+            "error": reason}

@@ -4,6 +4,10 @@ Up to ``parallel`` candidates are in flight; the next one is proposed as soon as
 Each finished candidate is appended to the journal before anything else happens, and the set
 of candidates in flight is saved after every change, so an interrupted run loses at most the
 training time of the candidates that were running.
+
+While the loop runs, SIGINT and SIGTERM only count requests to stop; the loop checks the count
+between steps (at least every `POLL_SECONDS`). So a signal never lands between writing a
+record and updating the in-flight list.
 """
 from __future__ import annotations
 
@@ -19,10 +23,16 @@ from search_state.journal import RunDirectory, json_safe, utc_now
 
 logger = logging.getLogger(__name__)
 
-#: The search stops when at least this fraction of the last FAILURE_WINDOW candidates failed:
-#: then something is wrong with the setup rather than with individual architectures.
+#: The search stops when at least this fraction of the last FAILURE_WINDOW candidates
+#: evaluated by this process failed: then something is wrong with the setup rather than with
+#: individual architectures.
 FAILURE_WINDOW = 10
 FAILURE_FRACTION = 0.8
+
+#: Maximum wait, in seconds, for a candidate to finish before the loop checks for signals.
+POLL_SECONDS = 0.5
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class SearchFailedError(UnasError):
@@ -39,6 +49,32 @@ class SearchOutcome:
     evaluated_now: int = 0
     failed_now: int = 0
     abandoned_ids: list[int] = field(default_factory=list)
+
+
+class StopRequests:
+    """Counts SIGINT and SIGTERM received while the loop runs.
+
+    The first request stops proposing, the second cancels the running candidates, and a third
+    raises `KeyboardInterrupt` at once for a user who does not want to wait for the cleanup.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.count += 1
+        if self.count >= 3:
+            raise KeyboardInterrupt
+
+    def install(self) -> None:
+        for signum in _STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
 
 
 def _format_duration(seconds: float) -> str:
@@ -82,7 +118,13 @@ class SearchLoop:
 
     def _next_proposal(self, re_proposals: list[dict]) -> dict:
         if re_proposals:
-            return re_proposals.pop(0)
+            proposal = re_proposals.pop(0)
+            # in_flight.json of an older run, or one edited by hand, may lack these fields.
+            proposal.setdefault("seed", self._candidate_seed(proposal["id"]))
+            proposal.setdefault("algorithm", {"name": "aging_evolution", "parent_id": None,
+                                              "morphism": "unknown"})
+            proposal.setdefault("proposed_at", utc_now())
+            return proposal
         proposal = self.algorithm.ask()
         return {"id": proposal.id, "architecture": proposal.architecture.to_dict(),
                 "seed": self._candidate_seed(proposal.id), "algorithm": proposal.bookkeeping(),
@@ -150,8 +192,10 @@ class SearchLoop:
                     record["timings"]["train_seconds"] or 0.0,
                     "feasible" if record["feasible"] else "infeasible", best_text, eta)
 
-    def _stop_if_most_fail(self, records: list[dict]) -> None:
-        recent = records[-FAILURE_WINDOW:]
+    def _stop_if_most_fail(self, evaluated_now: list[dict]) -> None:
+        # Only this process's candidates count, so that a resume after fixing the cause is
+        # not stopped again by the failures that made the previous run stop.
+        recent = evaluated_now[-FAILURE_WINDOW:]
         failed = [record for record in recent if record["status"] != "completed"]
         if len(recent) < FAILURE_WINDOW or len(failed) < FAILURE_FRACTION * len(recent):
             return
@@ -163,22 +207,41 @@ class SearchLoop:
             f"the dataset or the available memory) and rerun the same command to resume."
         )
 
-    def run(self) -> SearchOutcome:
-        """Run until ``rounds`` candidates are recorded or the user interrupts twice.
-
-        The first Ctrl-C stops proposing and waits for the running candidates; a second one
-        cancels them (they stay in in_flight.json and are proposed again on resume).
-        """
-        records = self.run_dir.records()
-        self.algorithm.restore(records)
+    def _pending_re_proposals(self, records: list[dict]) -> list[dict]:
+        recorded_ids = {record["id"] for record in records}
         re_proposals = [proposal for proposal in self.run_dir.load_in_flight()
-                        if proposal["id"] not in {record["id"] for record in records}]
+                        if proposal["id"] not in recorded_ids]
         if re_proposals:
             logger.info("Proposing again %d candidates that were in flight when the run stopped: "
                         "%s.", len(re_proposals), [p["id"] for p in re_proposals])
             self.algorithm.next_id = max(self.algorithm.next_id,
                                          max(p["id"] for p in re_proposals) + 1)
             self.algorithm.proposed_count += len(re_proposals)
+        return re_proposals
+
+    def _finish(self, proposal: dict, result: dict, records: list[dict]) -> dict:
+        # Journal first: once the record is on disk, the candidate is never trained again.
+        record = self._record(proposal, result, round_number=len(records) + 1)
+        self.run_dir.append(record)
+        records.append(record)
+        self.algorithm.tell(record)
+        del self.in_flight[proposal["id"]]
+        self.run_dir.save_in_flight(self.in_flight.values())
+        return record
+
+    def run(self) -> SearchOutcome:
+        """Run until ``rounds`` candidates are recorded or the user interrupts.
+
+        The first SIGINT (Ctrl-C) or SIGTERM stops proposing and waits for the running
+        candidates. A second one cancels them: they stay in in_flight.json and are proposed
+        again on resume. The signal handlers in place before the call are restored on return.
+
+        Raises:
+            SearchFailedError: most of the recent candidates failed.
+        """
+        records = self.run_dir.records()
+        self.algorithm.restore(records)
+        re_proposals = self._pending_re_proposals(records)
         if len(records) >= self.rounds:
             logger.info("The journal already holds %d of %d rounds; nothing to do.",
                         len(records), self.rounds)
@@ -186,43 +249,41 @@ class SearchLoop:
 
         started = time.perf_counter()
         outcome = SearchOutcome(records=records)
-        stopping = False
-        while True:
-            try:
-                if not stopping:
+        evaluated_now: list[dict] = []
+        stop = StopRequests()
+        stop.install()
+        try:
+            while True:
+                if stop.count >= 2:
+                    outcome.abandoned_ids = sorted(self.in_flight)
+                    logger.warning("Cancelling %d running candidates %s; they will be proposed "
+                                   "again when the run is resumed.", len(self.in_flight),
+                                   outcome.abandoned_ids)
+                    self.pool.cancel_all()
+                    break
+                if stop.count == 1 and not outcome.interrupted:
+                    outcome.interrupted = True
+                    logger.warning("Interrupted: no new candidates will be proposed. Waiting for "
+                                   "%d running candidates %s to finish; press Ctrl-C again to "
+                                   "cancel them instead (they will be proposed again on "
+                                   "resume).", len(self.in_flight), sorted(self.in_flight))
+
+                if not outcome.interrupted:
                     self._fill_workers(records, re_proposals)
                 if not self.in_flight:
                     break
-                finished = self.pool.wait_any()
+
+                finished = self.pool.wait_any(timeout=POLL_SECONDS)
                 if finished is None:
                     continue
-                proposal, result = finished
-                record = self._record(proposal, result, round_number=len(records) + 1)
-                self.run_dir.append(record)
-                records.append(record)
-                self.algorithm.tell(record)
-                del self.in_flight[proposal["id"]]
-                self.run_dir.save_in_flight(self.in_flight.values())
-
+                record = self._finish(*finished, records)
+                evaluated_now.append(record)
                 outcome.evaluated_now += 1
                 outcome.failed_now += record["status"] != "completed"
                 self._log_record(record, records, started, outcome.evaluated_now)
-                self._stop_if_most_fail(records)
-            except KeyboardInterrupt:
-                if stopping:
-                    logger.warning("Cancelling %d running candidates; they will be proposed "
-                                   "again when the run is resumed.", len(self.in_flight))
-                    outcome.abandoned_ids = sorted(self.in_flight)
-                    self.pool.cancel_all()
-                    break
-                stopping = True
-                outcome.interrupted = True
-                # Ignore further signals until the message is out, then allow the second one.
-                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-                logger.warning("Interrupted: no new candidates will be proposed. Waiting for %d "
-                               "running candidates; press Ctrl-C again to cancel them.",
-                               len(self.in_flight))
-                signal.signal(signal.SIGINT, previous)
+                self._stop_if_most_fail(evaluated_now)
+        finally:
+            stop.restore()
 
         outcome.elapsed_seconds = time.perf_counter() - started
         return outcome

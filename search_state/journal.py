@@ -154,6 +154,26 @@ def check_records(records: list[dict], source: Path) -> None:
                                "objectives object. Is this a journal written by this tool?")
 
 
+def check_architectures(records: list[dict], search_space: Any,
+                        input_shape: tuple[int, ...], source: Path) -> None:
+    """Raise `JournalError` unless every record's architecture is valid in ``search_space``.
+
+    Records of another search space would otherwise stop the search later, when aging
+    evolution picks one as a parent.
+    """
+    for record in records:
+        try:
+            architecture = search_space.architecture_from_dict(record["architecture"])
+            search_space.validate(architecture, input_shape)
+        except (ValueError, TypeError, KeyError) as error:
+            raise JournalError(
+                f"Candidate {record['id']} in {source} is not a valid architecture of the "
+                f"{search_space.name} search space for inputs of shape {tuple(input_shape)}: "
+                f"{str(error).rstrip('.')}. Use a journal written with the same search space "
+                "and dataset."
+            ) from error
+
+
 class RunDirectory:
     """One run's folder: creates it, checks that a resume matches, and appends records."""
 
@@ -241,7 +261,8 @@ class RunDirectory:
         if version != FORMAT_VERSION:
             raise JournalError(
                 f"{path} has format_version {version!r}, but this version of the tool reads "
-                f"version {FORMAT_VERSION}."
+                f"version {FORMAT_VERSION}. Use the version of driver.py that created the run, "
+                "or choose another --name."
             )
         if not isinstance(metadata.get("config"), dict):
             raise JournalError(f"{path} has no 'config' object, so the run's settings are "
