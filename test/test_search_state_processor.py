@@ -366,17 +366,25 @@ def test_export_uses_run_training_settings(exported):
 
 
 def test_export_tflite_runs_in_tflm(exported):
-    from deployment.litert import quantize_for_model, run_litert
+    from deployment.litert import quantize_for_model
     from deployment.tflm import run_tflm
 
     tflite = (exported["folder"] / f"candidate_{EXPORT_ID}.tflite").read_bytes()
     examples = exported["config"].training.dataset.load().x_test[:8]
-    quantized = quantize_for_model(tflite, examples)
     arena = exported["card"]["tflm"]["minimal_arena_bytes"]
-    outputs = run_tflm(tflite, quantized, arena_size=arena)
+    outputs = run_tflm(tflite, quantize_for_model(tflite, examples), arena_size=arena)
     assert outputs.shape == (8, NUM_CLASSES)
-    reference = run_litert(tflite, quantized, reference_kernels=True, quantized_input=True)
-    np.testing.assert_array_equal(outputs, reference)
+
+
+def test_export_tflm_outputs_match_litert(exported):
+    from deployment.verification import compare_tflm_with_litert
+
+    tflite = (exported["folder"] / f"candidate_{EXPORT_ID}.tflite").read_bytes()
+    examples = exported["config"].training.dataset.load().x_test[:8]
+    comparison = compare_tflm_with_litert(tflite, examples)
+    # TFLM's kernels and LiteRT's reference kernels may round an output value one
+    # quantisation step apart; this random CNN showed one such value in 80.
+    assert comparison.max_abs_difference <= 1
 
 
 def test_export_card_resources_match_resource_graph(exported):
