@@ -17,6 +17,13 @@ from cnn.shapes import check_input_shape, check_num_classes
 
 logger = logging.getLogger(__name__)
 
+#: Momentum of the batch-norm moving statistics, which inference uses. With the Keras
+#: default of 0.99 they need hundreds of steps to settle, and a candidate trained for a few
+#: dozen steps is evaluated with near-initial statistics. On the 8x8 digits (3 epochs, 17
+#: steps each, Adam 0.01), 30 random networks had a median validation error of 0.87 with
+#: 0.99 and 0.43 with 0.9 (measured on a shared 2-core machine).
+BATCH_NORM_MOMENTUM = 0.9
+
 
 @keras.saving.register_keras_serializable(package="unas_cnn")
 class ChannelPadding(keras.layers.Layer):
@@ -64,7 +71,8 @@ class KerasBackend:
                 filters=output_channels, kernel_size=layer.kernel_size, strides=layer.strides,
                 padding="same", use_bias=use_bias, name=name)(x)
         if layer.batch_norm:
-            x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM,
+                                                name=f"{name}_bn")(x)
         if layer.relu:
             x = keras.layers.ReLU(name=f"{name}_relu")(x)
         return x
