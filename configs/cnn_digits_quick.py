@@ -29,8 +29,8 @@ search_config = AgingEvoConfig(
 )
 
 bound_config = BoundConfig(
-    error_bound=0.08,
-    peak_mem_bound=1_500,
-    model_size_bound=5_000,
-    mac_bound=200_000,
+    error_bound=0.10,
+    peak_mem_bound=2_000,
+    model_size_bound=20_000,
+    mac_bound=500_000,
 )
