@@ -28,7 +28,19 @@ def _make_interpreter(tflite_bytes: bytes, reference_kernels: bool):
     resolver = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
     interpreter = Interpreter(model_content=bytes(tflite_bytes),
                               experimental_op_resolver_type=resolver)
-    interpreter.allocate_tensors()
+    try:
+        interpreter.allocate_tensors()
+    except RuntimeError as error:
+        if reference_kernels:
+            raise
+        # XNNPACK rejects some int8 models ("failed to create XNNPACK runtime"); the
+        # builtin kernels without delegates run them.
+        logger.info("LiteRT's XNNPACK delegate failed (%s); using the builtin kernels.",
+                    str(error).strip())
+        interpreter = Interpreter(
+            model_content=bytes(tflite_bytes),
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter.allocate_tensors()
     return interpreter
 
 

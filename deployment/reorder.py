@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -119,8 +120,14 @@ def reorder_to_optimal(tflite_bytes: bytes, graph: Optional[Graph] = None) -> Re
 
     order = optimal_operator_order(tflite_graph)
     new_peak = peak_of(order)
+    graph_order = None
     if graph is not None:
-        graph_order = operator_order_from_graph(tflite_graph, graph, graph.peak_memory().order)
+        try:
+            graph_order = operator_order_from_graph(tflite_graph, graph,
+                                                    graph.peak_memory().order)
+        except OrderMatchError as error:
+            logger.warning("Using the model's own optimal order: %s", error)
+    if graph_order is not None:
         graph_peak = peak_of(graph_order)
         if graph_peak <= new_peak:
             order, new_peak = graph_order, graph_peak
@@ -156,8 +163,9 @@ def operator_order_from_graph(tflite_graph: TfliteGraph, graph: Graph,
 
     nodes = tflite_graph.graph.ops
     successors = _successors(nodes)
-    rank: dict[int, float] = {matches_index: float(position[name])
-                              for name, matches_index in matches.items()}
+    rank: dict[int, float] = {}
+    for name, matched_index in matches.items():
+        rank[matched_index] = min(rank.get(matched_index, math.inf), float(position[name]))
     # Unmatched operators take the rank of their earliest matched descendant.
     for index in reversed(range(len(nodes))):
         if index not in rank:
@@ -206,13 +214,17 @@ def match_operators(tflite_graph: TfliteGraph, graph: Graph) -> dict[str, int]:
         if graph_side.transparent[index]:
             continue
         inputs = {tensor_map.get(graph_side.canonical(tensor)) for tensor in node.inputs}
-        candidates = [
+        fitting = [
             candidate for candidate, file_node in enumerate(file_side.nodes)
-            if candidate not in matched_files and not file_side.transparent[candidate]
+            if not file_side.transparent[candidate]
             and file_side.kinds[candidate] == graph_side.kinds[index]
             and file_node.output.num_elements == node.output.num_elements
-            and file_side.summands(candidate, matched_files) == inputs
+            and file_side.summands(candidate, matched_files - {candidate}) == inputs
         ]
+        # The converter merges equal ops that read the same tensor (two identical pools of
+        # the input, for example), so an operator may stand for several graph ops.
+        candidates = [candidate for candidate in fitting if candidate not in matched_files] \
+            or fitting
         if not candidates:
             raise OrderMatchError(
                 f"No operator of the TFLite model matches graph op {node.name!r} "

@@ -51,6 +51,26 @@ def branchy_model(seed: int = 0):
     return keras.Model(inputs, outputs, name="branchy")
 
 
+def branchy_graph():
+    """Return the resource graph of `branchy_model`."""
+    from resource_models import Graph, ops
+
+    graph = Graph(name="branchy")
+    x = graph.add_input((28, 28, 1), name="input")
+    stem = graph.add(ops.Conv2D(8, 3, activation="relu"), x, name="stem")
+    long = graph.add(ops.Conv2D(16, 3, activation="relu"), stem, name="long_conv1")
+    long = graph.add(ops.Pool2D("max", 2), long, name="long_pool1")
+    long = graph.add(ops.Conv2D(16, 3, activation="relu"), long, name="long_conv2")
+    long = graph.add(ops.Pool2D("max", 2), long, name="long_pool2")
+    short = graph.add(ops.Conv2D(16, 3, activation="relu"), stem, name="short_conv")
+    short = graph.add(ops.Pool2D("max", 4), short, name="short_pool")
+    total = graph.add(ops.Add(), long, short, name="sum")
+    pooled = graph.add(ops.GlobalPool2D("avg"), total, name="pool")
+    scores = graph.add(ops.Dense(10), pooled, name="classifier")
+    graph.mark_output(graph.add(ops.Softmax(), scores, name="softmax"))
+    return graph
+
+
 def fragmenting_model(seed: int = 0):
     """Return a 28x28x1 model whose tensors fragment TFLM's greedy memory plan.
 

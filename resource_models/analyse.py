@@ -111,7 +111,7 @@ def plot_working_sets(report: dict, path: Path, title: str) -> None:
               label=f"file order (peak {report['peak_memory_bytes']} B)")
     axes.step(steps, optimal, where="mid", linestyle="--",
               label=f"optimal order (peak {report['optimal_peak_memory_bytes']} B)")
-    axes.set_xlabel("step (operators run so far)")
+    axes.set_xlabel("step (position in the operator order)")
     axes.set_ylabel("working set (bytes)")
     axes.set_title(title)
     axes.legend()

@@ -39,23 +39,6 @@ def operator_types(tflite_bytes):
             for operator in model.subgraphs[0].operators]
 
 
-def branchy_graph() -> Graph:
-    graph = Graph(name="branchy")
-    x = graph.add_input((28, 28, 1), name="input")
-    stem = graph.add(ops.Conv2D(8, 3, activation="relu"), x, name="stem")
-    long = graph.add(ops.Conv2D(16, 3, activation="relu"), stem, name="long_conv1")
-    long = graph.add(ops.Pool2D("max", 2), long, name="long_pool1")
-    long = graph.add(ops.Conv2D(16, 3, activation="relu"), long, name="long_conv2")
-    long = graph.add(ops.Pool2D("max", 2), long, name="long_pool2")
-    short = graph.add(ops.Conv2D(16, 3, activation="relu"), stem, name="short_conv")
-    short = graph.add(ops.Pool2D("max", 4), short, name="short_pool")
-    total = graph.add(ops.Add(), long, short, name="sum")
-    pooled = graph.add(ops.GlobalPool2D("avg"), total, name="pool")
-    scores = graph.add(ops.Dense(10), pooled, name="classifier")
-    graph.mark_output(graph.add(ops.Softmax(), scores, name="softmax"))
-    return graph
-
-
 def test_reorder_lowers_peak(reordered):
     assert reordered.file_order_peak_bytes == FILE_ORDER_PEAK
     assert reordered.peak_bytes == OPTIMAL_PEAK
@@ -104,7 +87,7 @@ def test_reordered_buffers_aligned(reordered):
 
 
 def test_graph_order_carried_over(branchy):
-    graph = branchy_graph()
+    graph = testing.branchy_graph()
     result = reorder_to_optimal(branchy, graph)
 
     assert result.peak_bytes == graph.peak_memory().peak_bytes == OPTIMAL_PEAK
@@ -112,7 +95,7 @@ def test_graph_order_carried_over(branchy):
 
 def test_match_by_connectivity(branchy):
     tflite_graph = read_tflite(branchy)
-    matches = match_operators(tflite_graph, branchy_graph())
+    matches = match_operators(tflite_graph, testing.branchy_graph())
     types = tflite_graph.operator_types
 
     assert len(matches) == len(types)
@@ -146,3 +129,31 @@ def test_non_topological_order_rejected(branchy):
 def test_non_permutation_rejected(branchy):
     with pytest.raises(ValueError, match="permutation"):
         apply_operator_order(branchy, [0, 0, 1])
+
+
+def test_match_merged_duplicate_ops(mnist):
+    import keras
+    from keras import layers
+
+    # The converter merges the two equal pools of the input into one MAX_POOL_2D.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    first = layers.Conv2D(4, 3, padding="same")(layers.MaxPooling2D(2)(inputs))
+    second = layers.Conv2D(4, 1)(layers.MaxPooling2D(2)(inputs))
+    outputs = layers.Dense(10, activation="softmax")(
+        layers.GlobalAveragePooling2D()(layers.Add()([first, second])))
+    converted = convert_to_tflite(keras.Model(inputs, outputs), mnist["x_train"][:32])
+
+    graph = Graph(name="duplicate_pools")
+    x = graph.add_input((28, 28, 1))
+    first = graph.add(ops.Conv2D(4, 3), graph.add(ops.Pool2D("max", 2), x, name="pool_a"))
+    second = graph.add(ops.Conv2D(4, 1), graph.add(ops.Pool2D("max", 2), x, name="pool_b"))
+    scores = graph.add(ops.Dense(10), graph.add(ops.GlobalPool2D("avg"),
+                                                graph.add(ops.Add(), first, second)))
+    graph.mark_output(graph.add(ops.Softmax(), scores))
+
+    tflite_graph = read_tflite(converted)
+    matches = match_operators(tflite_graph, graph)
+    assert tflite_graph.operator_types.count("MAX_POOL_2D") == 1
+    assert matches["pool_a"] == matches["pool_b"]
+    assert len(set(matches.values())) == len(tflite_graph.operator_types)
