@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from deployment import memory_plan, testing, tflm
+from deployment.arena_model import predict_tflm_arena
 from deployment.conversion import convert_to_tflite
+from deployment.export import optimise_for_tflm
 from deployment.reorder import apply_operator_order
 from deployment.tflm_worker import TflmAbortError, WorkerClient
 from deployment.verification import compare_tflm_with_litert
@@ -145,3 +147,13 @@ def test_plan_has_no_overlaps(fragmented):
                 start, end = plan.offsets[first.tensor], plan.offsets[first.tensor] + first.size
                 other_start = plan.offsets[second.tensor]
                 assert end <= other_start or other_start + second.size <= start
+
+
+def test_arena_prediction_within_5_percent(branchy):
+    graph = testing.branchy_graph()
+    prediction = predict_tflm_arena(graph)
+    usage = tflm.measure_arena(optimise_for_tflm(branchy, graph).tflite_bytes)
+
+    assert prediction.activation_bytes == graph.peak_memory().peak_bytes
+    assert abs(prediction.activation_bytes - usage.head_bytes) <= 16 * 4
+    assert abs(prediction.total_bytes - usage.minimal_arena_bytes) <= 0.05 * usage.minimal_arena_bytes
