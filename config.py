@@ -458,8 +458,12 @@ def check_bounds_reachable(bounds: BoundConfig, input_shape: tuple[int, ...]) ->
 
 
 def _register_module_for_pickling(module) -> None:
-    # Ray workers cannot import a config file by its module name, so functions defined in it
-    # (optimizer and callback factories) must travel by value.
+    # Ray workers cannot import a config file by its module name, so the functions and classes
+    # defined in it (optimizer and callback factories, custom callbacks) must travel by value.
+    # Ray serialises task arguments with its own copy of cloudpickle, not the cloudpickle
+    # package, so the module is registered with both.
     import cloudpickle
+    import ray.cloudpickle
 
     cloudpickle.register_pickle_by_value(module)
+    ray.cloudpickle.register_pickle_by_value(module)

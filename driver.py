@@ -238,9 +238,8 @@ def report(name: str, config, run_dir, outcome) -> int:
           f"{run_dir.path / 'pareto.csv'}:")
     print(format_pareto_table(front))
     if outcome.interrupted:
-        cancelled = (f" {len(outcome.abandoned_ids)} cancelled candidates "
-                     f"{outcome.abandoned_ids} will be proposed again."
-                     if outcome.abandoned_ids else "")
+        cancelled = (f" The cancelled candidates {outcome.abandoned_ids} will be proposed "
+                     "again." if outcome.abandoned_ids else "")
         print(f"\nInterrupted.{cancelled} Run the same command again to resume.")
         return EXIT_INTERRUPTED
     return 0

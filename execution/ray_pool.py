@@ -127,6 +127,10 @@ class CandidateWorker:
         return outcome
 
 
+class WorkerStartError(UnasError):
+    """A worker process raised while starting, for example while unpickling the config."""
+
+
 @dataclass
 class _Task:
     proposal: dict
@@ -214,6 +218,15 @@ class WorkerPool:
         return task.proposal, outcome
 
     def _handle_worker_death(self, task: _Task, error: Exception) -> Optional[tuple[dict, dict]]:
+        if getattr(error, "actor_init_failed", False):
+            # Every worker is built from the same arguments, so retrying cannot help.
+            self.cancel_all()
+            raise WorkerStartError(
+                f"The Ray worker process could not start: {_last_line(str(error))}. This is a "
+                "problem of the config or of the environment on the workers, not of one "
+                "candidate. Fix it and rerun the same command to resume."
+            ) from error
+
         self._replace_worker(task.worker_index)
         cause = _first_line(str(error))
         if task.attempts < self.max_retries:
@@ -242,6 +255,12 @@ class WorkerPool:
 def _first_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[0] if lines else ""
+
+
+def _last_line(text: str) -> str:
+    # A Python traceback ends with the exception's type and message.
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def _failed_outcome(reason: str) -> dict:

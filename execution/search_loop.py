@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
+
 from errors import UnasError
 from search_algorithms.objectives import best_feasible, is_feasible
 from search_state.journal import RunDirectory, json_safe, utc_now
@@ -242,6 +244,10 @@ class SearchLoop:
         records = self.run_dir.records()
         self.algorithm.restore(records)
         re_proposals = self._pending_re_proposals(records)
+        if records or re_proposals:
+            # restore() rebuilds the population but not the random generator, which starts
+            # from the seed again: it would repeat the first session's random architectures.
+            self.algorithm.rng = np.random.default_rng([self.base_seed, self.algorithm.next_id])
         if len(records) >= self.rounds:
             logger.info("The journal already holds %d of %d rounds; nothing to do.",
                         len(records), self.rounds)
@@ -256,17 +262,16 @@ class SearchLoop:
             while True:
                 if stop.count >= 2:
                     outcome.abandoned_ids = sorted(self.in_flight)
-                    logger.warning("Cancelling %d running candidates %s; they will be proposed "
-                                   "again when the run is resumed.", len(self.in_flight),
-                                   outcome.abandoned_ids)
+                    logger.warning("Cancelling the running candidates %s; they will be proposed "
+                                   "again when the run is resumed.", outcome.abandoned_ids)
                     self.pool.cancel_all()
                     break
                 if stop.count == 1 and not outcome.interrupted:
                     outcome.interrupted = True
                     logger.warning("Interrupted: no new candidates will be proposed. Waiting for "
-                                   "%d running candidates %s to finish; press Ctrl-C again to "
+                                   "the running candidates %s to finish; press Ctrl-C again to "
                                    "cancel them instead (they will be proposed again on "
-                                   "resume).", len(self.in_flight), sorted(self.in_flight))
+                                   "resume).", sorted(self.in_flight))
 
                 if not outcome.interrupted:
                     self._fill_workers(records, re_proposals)
