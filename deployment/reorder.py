@@ -231,9 +231,9 @@ def match_operators(tflite_graph: TfliteGraph, graph: Graph) -> dict[str, int]:
                 f"({graph_side.kinds[index]}, output shape {node.output.shape}); the graph and "
                 "the model describe different networks.")
 
-        wanted = graph_side.signature(index, _SIGNATURE_DEPTH)
+        expected_signature = graph_side.signature(index, _SIGNATURE_DEPTH)
         chosen = next((candidate for candidate in candidates
-                       if file_side.signature(candidate, _SIGNATURE_DEPTH) == wanted),
+                       if file_side.signature(candidate, _SIGNATURE_DEPTH) == expected_signature),
                       candidates[0])
         matches[node.name] = chosen
         matched_files.add(chosen)

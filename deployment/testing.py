@@ -1,8 +1,8 @@
 """Small Keras models and data for the deployment tests and examples.
 
-The models have a known memory behaviour under the TFLite converter of TensorFlow 2.21:
-`branchy_model` gets an operator order that is not optimal, and `fragmenting_model` makes
-TFLM's greedy memory planner need more than the peak memory usage.
+The models have a known memory behaviour under the TFLite converter of TensorFlow 2.21.
+`branchy_model` gets an operator order that is not optimal. `fragmenting_model` makes
+TFLM's greedy memory planner need more than the peak memory usage in one order.
 """
 from __future__ import annotations
 
@@ -72,10 +72,12 @@ def branchy_graph():
 
 
 def fragmenting_model(seed: int = 0):
-    """Return a 28x28x1 model whose tensors fragment TFLM's greedy memory plan.
+    """Return a 28x28x1 model whose tensors can fragment TFLM's greedy memory plan.
 
-    A wide tensor feeds a long-lived branch and a chain of similar-sized tensors, so the
-    largest-first placement leaves gaps that later tensors cannot use.
+    A wide tensor feeds a long-lived convolution and a chain of similar-sized tensors.
+    When the long-lived convolution runs right after the wide one (the converter of
+    TensorFlow 2.21 runs the chain first), the largest-first placement leaves gaps that
+    later tensors cannot use: 67,056 activation bytes where 53,136 suffice.
     """
     import keras
     from keras import layers
@@ -85,14 +87,14 @@ def fragmenting_model(seed: int = 0):
     x = layers.MaxPooling2D(2, name="pre_pool")(inputs)
     x = layers.DepthwiseConv2D(5, padding="same", activation="relu", name="depthwise")(x)
     wide = layers.Conv2D(115, 1, name="wide")(x)
-    kept = layers.Conv2D(85, 3, padding="same", activation="relu", name="kept")(wide)
+    long_lived = layers.Conv2D(85, 3, padding="same", activation="relu", name="long_lived")(wide)
     chain = layers.Conv2D(71, 1, activation="relu", name="chain1")(wide)
     chain = layers.DepthwiseConv2D(3, padding="same", activation="relu", name="chain2")(chain)
     chain = layers.Conv2D(74, 1, activation="relu", name="chain3")(chain)
     # Zero channels 74..84 make the branches' shapes equal; the converter emits PAD.
     chain = layers.Lambda(lambda tensor: keras.ops.pad(tensor, [[0, 0], [0, 0], [0, 0], [0, 11]]),
                           name="channel_pad")(chain)
-    outputs = layers.Add(name="sum")([kept, chain])
+    outputs = layers.Add(name="sum")([long_lived, chain])
     outputs = layers.MaxPooling2D(2, name="pool")(outputs)
     outputs = layers.GlobalAveragePooling2D(name="global_pool")(outputs)
     outputs = layers.Dense(10, activation="softmax", name="classifier")(outputs)

@@ -9,7 +9,7 @@ Python process:
 - The first allocation after one that failed for lack of temporary arena memory
   ("All temp buffers must be freed before calling ResetTempAllocations").
 
-The worker loads one model and answers JSON requests, one per line on stdin:
+The worker loads one model and replies to JSON requests, one per line on stdin:
 ``{"measure": true}`` returns the `ArenaUsage` fields and ``{"probe": N}`` returns whether an
 arena of N bytes is accepted. The parent treats a worker that exits during a probe as a
 rejected size and starts a new one.

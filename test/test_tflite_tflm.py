@@ -36,16 +36,16 @@ def branchy(mnist):
 
 @pytest.fixture(scope="module")
 def fragmented(mnist):
-    """The fragmenting model with its kept convolution run before the chain."""
+    """The fragmenting model with its long-lived convolution run before the chain."""
     converted = convert_to_tflite(testing.fragmenting_model(), mnist["x_train"][:64])
     from resource_models.tflite_reader import read_tflite
 
     nodes = read_tflite(converted).graph.ops
-    kept = next(index for index, node in enumerate(nodes) if node.output.shape == (14, 14, 85)
-                and node.op.type_name == "Conv2D")
+    long_lived = next(index for index, node in enumerate(nodes)
+                      if node.output.shape == (14, 14, 85) and node.op.type_name == "Conv2D")
     wide = next(index for index, node in enumerate(nodes) if node.output.shape == (14, 14, 115))
-    order = [index for index in range(len(nodes)) if index != kept]
-    order.insert(order.index(wide) + 1, kept)
+    order = [index for index in range(len(nodes)) if index != long_lived]
+    order.insert(order.index(wide) + 1, long_lived)
     return apply_operator_order(converted, order)
 
 
