@@ -44,7 +44,12 @@ class GraphBackend:
         return self.graph.add(ops.Pad(paddings=((0, 0), (0, 0), (0, padding))), x, name=name)
 
     def add(self, xs: Sequence, name: str):
-        return self.graph.add(ops.Add(), *xs, name=name)
+        # TFLite's ADD takes two inputs, so the converter sums a + b + c as (a + b) + c. The
+        # partial sum frees a and b before c is added, which lowers the peak memory usage.
+        total = xs[0]
+        for position, addend in enumerate(xs[1:-1], start=1):
+            total = self.graph.add(ops.Add(), total, addend, name=f"{name}_partial{position}")
+        return self.graph.add(ops.Add(), total, xs[-1], name=name)
 
     def pooling(self, x, pooling: Pooling, name: str):
         if pooling.size == "global":

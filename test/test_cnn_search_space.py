@@ -441,3 +441,18 @@ def test_invalid_dropout_rejected(dropout):
 def test_describe_names_space_and_dropout():
     assert CnnSearchSpace(dropout=0.1).describe() == {"name": "cnn",
                                                       "arguments": {"dropout": 0.1}}
+
+
+def test_three_way_merge_is_two_binary_adds():
+    # The TFLite converter sums three branches as (a + b) + c; the graph must do the same.
+    layer = {"type": "Conv2D", "kernel_size": 3, "filters": 4, "stride2": False,
+             "pre_pool": False, "batch_norm": False, "relu": True}
+    data = {"conv_blocks": [{"is_branch": False, "layers": [layer]},
+                            {"is_branch": True, "layers": [layer]},
+                            {"is_branch": True, "layers": [layer]}],
+            "pooling": None, "dense_layers": [{"units": 10}]}
+    architecture = CnnSearchSpace().architecture_from_dict(data)
+    graph = architecture.build_resource_graph((8, 8, 1), 10)
+    adds = [node for node in graph.ops if node.op.type_name == "Add"]
+    assert len(adds) == 2
+    assert all(len(node.inputs) == 2 for node in adds)
