@@ -68,21 +68,49 @@ class BoundConfig:
         peak_mem_bound: peak memory usage in bytes (activation RAM, int8).
         model_size_bound: model size in bytes (flash: int8 weights, int32 biases).
         mac_bound: multiply-accumulate operations per inference.
+        latency_bound: predicted latency of one inference in seconds; needs latency_model.
+        latency_model: path of a latency model fitted to a microcontroller's measured
+            latencies (`deployment.latency_model.LatencyModel.save`). When given, every
+            candidate also gets the objective ``latency_seconds``; set ``mac_bound=None`` to
+            bound latency in place of raw MACs.
     """
 
     error_bound: Optional[float] = None
     peak_mem_bound: Optional[int] = None
     model_size_bound: Optional[int] = None
     mac_bound: Optional[int] = None
+    latency_bound: Optional[float] = None
+    latency_model: Optional[str] = None
 
     def as_objective_bounds(self) -> dict[str, Optional[float]]:
-        """Return the bounds keyed by the journal's objective names."""
-        return {
+        """Return the bounds keyed by the journal's objective names.
+
+        ``latency_seconds`` is an objective only when a latency model is configured.
+        """
+        bounds = {
             "val_error": self.error_bound,
             "peak_memory_bytes": self.peak_mem_bound,
             "model_size_bytes": self.model_size_bound,
             "macs": self.mac_bound,
         }
+        if self.latency_model is not None:
+            bounds["latency_seconds"] = self.latency_bound
+        return bounds
+
+    def load_latency_model(self):
+        """Return the configured `deployment.latency_model.LatencyModel`, or None."""
+        if self.latency_model is None:
+            return None
+        from deployment.latency_model import LatencyModel
+
+        try:
+            return LatencyModel.load(self.latency_model)
+        except (OSError, ValueError, KeyError) as error:
+            raise ConfigError(
+                f"bound_config.latency_model {self.latency_model!r} could not be loaded "
+                f"({error}). Give the path of a JSON file written by LatencyModel.save, e.g. "
+                "after LatencyModel.fit_csv on the models.csv of generate_tflite_models.py."
+            ) from error
 
 
 @dataclass
@@ -221,6 +249,9 @@ _BOUND_RULES = (
     _Rule("peak_mem_bound", _optional_positive_number, "None or a positive number of bytes"),
     _Rule("model_size_bound", _optional_positive_number, "None or a positive number of bytes"),
     _Rule("mac_bound", _optional_positive_number, "None or a positive number of MACs"),
+    _Rule("latency_bound", _optional_positive_number, "None or a positive number of seconds"),
+    _Rule("latency_model", lambda v: v is None or (isinstance(v, (str, Path)) and str(v) != ""),
+          "None or the path of a latency model JSON file"),
 )
 
 _SEARCH_RULES = (
@@ -260,6 +291,13 @@ def validate_run_config(run: RunConfig) -> None:
     _apply_rules("training_config", run.training, _TRAINING_RULES)
     _apply_rules("bound_config", run.bounds, _BOUND_RULES)
     _apply_rules("search_config", run.search, _SEARCH_RULES)
+    if run.bounds.latency_bound is not None and run.bounds.latency_model is None:
+        raise ConfigError(
+            f"bound_config.latency_bound is {run.bounds.latency_bound!r}, but no latency_model "
+            "is given to predict latencies. Set bound_config.latency_model to a fitted model's "
+            "JSON file, or remove latency_bound."
+        )
+    run.bounds.load_latency_model()
 
 
 def _check_type(module_name: str, name: str, value: Any, expected_type: type) -> None:

@@ -206,7 +206,8 @@ def search(args: argparse.Namespace, config, run_dir):
         signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
         pool = WorkerPool(config.training, search_settings.search_space, size=parallel,
                           cpus_per_worker=min(1.0, cpus / parallel),
-                          intra_op_threads=max(1, cpus // parallel))
+                          intra_op_threads=max(1, cpus // parallel),
+                          latency_model=config.bounds.load_latency_model())
         algorithm = config.search_algorithm.algorithm(
             search_settings.search_space, dataset.input_shape, bounds,
             population_size=search_settings.population_size,

@@ -78,15 +78,21 @@ def configure_threads(intra_op_threads: int, inter_op_threads: int = 1) -> None:
                        "parallel candidates may oversubscribe the cores.")
 
 
-def resource_objectives(architecture: Any, input_shape: tuple[int, ...],
-                        num_classes: int) -> dict[str, int]:
-    """Return peak memory usage (bytes), model size (bytes) and MACs of an architecture."""
+def resource_objectives(architecture: Any, input_shape: tuple[int, ...], num_classes: int,
+                        latency_model: Any = None) -> dict[str, float]:
+    """Return peak memory usage (bytes), model size (bytes) and MACs of an architecture.
+
+    With a `deployment.latency_model.LatencyModel`, also its predicted ``latency_seconds``.
+    """
     graph = architecture.build_resource_graph(input_shape, num_classes)
-    return {
+    objectives = {
         "peak_memory_bytes": int(graph.peak_memory().peak_bytes),
         "model_size_bytes": int(graph.model_size_bytes()),
         "macs": int(graph.macs()),
     }
+    if latency_model is not None:
+        objectives["latency_seconds"] = float(latency_model.predict_seconds(graph))
+    return objectives
 
 
 def _make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: Optional[int]):

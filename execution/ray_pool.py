@@ -82,7 +82,7 @@ class CandidateWorker:
     """Trains candidates in one process; wrapped with `ray.remote` by `WorkerPool`."""
 
     def __init__(self, training_config: Any, search_space: Any, intra_op_threads: int,
-                 log_level: int):
+                 log_level: int, latency_model: Any = None):
         logging.basicConfig(level=log_level,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from model_trainer import configure_threads
@@ -90,6 +90,7 @@ class CandidateWorker:
         configure_threads(intra_op_threads)
         self.training_config = training_config
         self.search_space = search_space
+        self.latency_model = latency_model
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def evaluate(self, proposal: dict) -> dict:
@@ -108,7 +109,7 @@ class CandidateWorker:
             splits = dataset.load()
             architecture = self.search_space.architecture_from_dict(proposal["architecture"])
             resources = resource_objectives(architecture, dataset.input_shape,
-                                            dataset.num_classes)
+                                            dataset.num_classes, self.latency_model)
             result = train_candidate(architecture, self.training_config, splits,
                                      dataset.input_shape, dataset.num_classes,
                                      seed=proposal["seed"])
@@ -147,12 +148,13 @@ class WorkerPool:
     """
 
     def __init__(self, training_config: Any, search_space: Any, size: int, cpus_per_worker: float,
-                 intra_op_threads: int, max_retries: int = 2):
+                 intra_op_threads: int, max_retries: int = 2, latency_model: Any = None):
         import ray
 
         self._ray = ray
         self._remote_class = ray.remote(CandidateWorker)
         self._arguments = (ray.put(training_config), ray.put(search_space))
+        self._latency_model = latency_model
         self._cpus_per_worker = cpus_per_worker
         self._threads = intra_op_threads
         self.max_retries = max_retries
@@ -166,7 +168,8 @@ class WorkerPool:
 
     def _new_worker(self):
         return self._remote_class.options(num_cpus=self._cpus_per_worker).remote(
-            *self._arguments, self._threads, logging.getLogger().level)
+            *self._arguments, self._threads, logging.getLogger().level,
+            latency_model=self._latency_model)
 
     def _replace_worker(self, index: int) -> None:
         try:

@@ -95,7 +95,9 @@ def describe_objectives(objectives: dict) -> str:
     return (f"val_error {objectives['val_error']:.4f}, "
             f"peak memory {objectives['peak_memory_bytes']:,} B, "
             f"model size {objectives['model_size_bytes']:,} B, "
-            f"MACs {objectives['macs']:,}")
+            f"MACs {objectives['macs']:,}"
+            + (f", latency {objectives['latency_seconds'] * 1000:.2f} ms"
+               if "latency_seconds" in objectives else ""))
 
 
 class SearchLoop:

@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from search_algorithms.objectives import OBJECTIVES, Bounds
+from search_algorithms.objectives import OBJECTIVES, OPTIONAL_OBJECTIVES, Bounds
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,8 @@ class AgingEvolution:
         scales.setdefault("val_error", 1.0)
 
         # 1 - U[0, 1) lies in (0, 1], so no weight is zero.
-        weights = {name: 1.0 - self.rng.random() for name in OBJECTIVES if name in scales}
+        names = [name for name in (*OBJECTIVES, *OPTIONAL_OBJECTIVES) if name in scales]
+        weights = {name: 1.0 - self.rng.random() for name in names}
 
         def fitness(record: dict) -> float:
             objectives = record["objectives"]

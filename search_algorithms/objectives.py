@@ -10,6 +10,8 @@ from typing import Iterable, Mapping, Optional, Sequence
 #: Objective names as stored in the journal, in the order used everywhere.
 OBJECTIVES = ("val_error", "peak_memory_bytes", "model_size_bytes", "macs")
 RESOURCE_OBJECTIVES = OBJECTIVES[1:]
+#: Objectives that exist only when configured: ``latency_seconds`` needs a latency model.
+OPTIONAL_OBJECTIVES = ("latency_seconds",)
 
 Bounds = Mapping[str, Optional[float]]
 
@@ -25,7 +27,8 @@ def pareto_objectives(bounds: Bounds) -> tuple[str, ...]:
     These are the validation error and the bounded resources. With no resource bounded, all
     three resources count, because a front over the error alone would be a single point.
     """
-    bounded = tuple(name for name in RESOURCE_OBJECTIVES if bounds.get(name) is not None)
+    bounded = tuple(name for name in (*RESOURCE_OBJECTIVES, *OPTIONAL_OBJECTIVES)
+                    if bounds.get(name) is not None)
     return ("val_error",) + (bounded or RESOURCE_OBJECTIVES)
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from search_algorithms.objectives import OBJECTIVES, pareto_front
+from search_algorithms.objectives import OBJECTIVES, OPTIONAL_OBJECTIVES, pareto_front
 
 PARETO_CSV_COLUMNS = ("id", "round", *OBJECTIVES, "test_error", "architecture")
 
@@ -15,17 +15,21 @@ def write_pareto_csv(records: Iterable[dict], bounds: dict, path: Path) -> list[
     """Write the Pareto front of feasible candidates as CSV and return its records.
 
     Columns: candidate id, round, the four objectives (errors as fractions, bytes, MACs), the
-    test error and the architecture as compact JSON.
+    test error, ``latency_seconds`` when a latency model is configured, and the architecture
+    as compact JSON.
     """
     front = pareto_front(records, bounds)
+    # Optional objectives get a column only when the run has them (a latency model).
+    extra = [name for name in OPTIONAL_OBJECTIVES if name in bounds]
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(PARETO_CSV_COLUMNS)
+        writer.writerow([*PARETO_CSV_COLUMNS[:-1], *extra, PARETO_CSV_COLUMNS[-1]])
         for record in front:
             objectives = record["objectives"]
             writer.writerow([record["id"], record["round"],
                              *(objectives[name] for name in OBJECTIVES),
                              objectives.get("test_error"),
+                             *(objectives.get(name) for name in extra),
                              json.dumps(record["architecture"], separators=(",", ":"))])
     return front
 
