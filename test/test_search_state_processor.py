@@ -14,6 +14,7 @@ from errors import JournalError
 from search_state.journal import RunDirectory
 from search_state.processor.runs import (CandidateNotFoundError, find_candidate,
                                          format_id_ranges, load_run, load_runs)
+from search_state.processor.plots import best_feasible_by_round
 from search_state.processor.summary import search_wall_seconds, summarize_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -127,6 +128,14 @@ def test_summary_without_feasible_candidates(tmp_path):
     summary = summarize_run(load_run(folder))
     assert summary.feasible == 0
     assert all(best is None for best in summary.best.values())
+    assert summary.best_completed["val_error"].candidate_id == 0
+
+
+def test_progress_series_by_round(hand_run):
+    run = load_run(hand_run)
+    # Candidate 4 (error 0.05, round 5) breaks a bound, so only the second series drops.
+    assert best_feasible_by_round(run) == [0.10] * 7
+    assert best_feasible_by_round(run, feasible_only=False) == [0.10] * 4 + [0.05] * 3
 
 
 def test_search_time_from_timings(hand_run):

@@ -30,6 +30,10 @@ FIGURE_SIZE_INCHES = (10.0, 5.2)
 #: by this factor, because the MACs of random CNNs can span several decades.
 LOG_SCALE_RATIO = 30.0
 
+#: Up to this many completed candidates in a plot, every point carries its candidate id;
+#: above it only the Pareto front does, so that the labels stay legible.
+LABEL_ALL_POINTS_LIMIT = 40
+
 PROGRESS_FILE = "search_progress.png"
 
 
@@ -175,6 +179,7 @@ def plot_error_against_resource(runs: Sequence[LoadedRun], plot: ResourcePlot,
     colours = _run_colours(len(runs))
     resource_values: list[float] = []
     shown: set[str] = set()
+    label_all = sum(len(run.completed) for run in runs) <= LABEL_ALL_POINTS_LIMIT
 
     for run, colour in zip(runs, colours):
         feasible, infeasible = _split_by_feasibility(run)
@@ -195,11 +200,11 @@ def plot_error_against_resource(runs: Sequence[LoadedRun], plot: ResourcePlot,
                          [_error_percent(record) for record in front],
                          color=colour, marker="D", s=55, edgecolors="black", linewidths=1.0,
                          zorder=3)
-            for record in front:
-                axes.annotate(f"#{record['id']}", (record["objectives"][plot.objective],
-                                                   _error_percent(record)),
-                              textcoords="offset points", xytext=(5, 4), fontsize=7,
-                              color=colour)
+        labelled = run.completed if label_all else front
+        for record in labelled:
+            axes.annotate(f"#{record['id']}", (record["objectives"][plot.objective],
+                                               _error_percent(record)),
+                          textcoords="offset points", xytext=(5, 4), fontsize=7, color=colour)
         resource_values += [record["objectives"][plot.objective] for record in run.completed]
 
     bound_values = [run.bounds[plot.objective] for run in runs
@@ -213,7 +218,11 @@ def plot_error_against_resource(runs: Sequence[LoadedRun], plot: ResourcePlot,
     marker_colour = colours[0] if len(runs) == 1 else "0.45"
     handles = _run_handles(runs, colours) + _marker_handles(shown, marker_colour, {
         "feasible": "feasible", "infeasible": "infeasible (breaks a bound)",
-        "front": "Pareto front (#candidate id)", "bound": "bound"})
+        "front": "Pareto front", "bound": "bound"})
+    if resource_values:
+        handles.append(Line2D([], [], linestyle="none",
+                              label="#N: candidate id" if label_all
+                              else "#N: candidate id (Pareto front)"))
     _finish_axes(axes, handles, bool(resource_values))
     axes.xaxis.set_major_formatter(EngFormatter(unit=plot.unit))
     axes.set_xlabel(plot.axis_label)
@@ -233,12 +242,23 @@ def _finish_axes(axes, handles: list, has_points: bool) -> None:
                   transform=axes.transAxes, fontsize=12, color="0.4")
 
 
-def best_feasible_by_round(run: LoadedRun) -> list[Optional[float]]:
-    """Return, per journal position, the lowest feasible validation error so far (or None)."""
+def _step(axes, series: list[Optional[float]], colour, linewidth: float,
+          linestyle: str) -> None:
+    axes.step(range(1, len(series) + 1),
+              [math.nan if value is None else 100 * value for value in series],
+              where="post", color=colour, linewidth=linewidth, linestyle=linestyle)
+
+
+def best_feasible_by_round(run: LoadedRun, feasible_only: bool = True) -> list[Optional[float]]:
+    """Return, per journal position, the lowest validation error so far (or None).
+
+    Only feasible candidates count, unless ``feasible_only`` is False.
+    """
     best: Optional[float] = None
     series = []
     for record in run.records:
-        if record["status"] == "completed" and is_feasible(record["objectives"], run.bounds):
+        if record["status"] == "completed" and (
+                not feasible_only or is_feasible(record["objectives"], run.bounds)):
             error = record["objectives"]["val_error"]
             best = error if best is None else min(best, error)
         series.append(best)
@@ -268,19 +288,25 @@ def plot_search_progress(runs: Sequence[LoadedRun], path: Path) -> Path:
                          [_error_percent(record) for record in infeasible],
                          color=colour, marker="x", s=16, alpha=0.45, linewidths=1.0)
 
-        series = best_feasible_by_round(run)
         prefix = f"{run.label}: " if len(runs) > 1 else ""
+        series = best_feasible_by_round(run)
         if any(value is not None for value in series):
-            axes.step(range(1, len(series) + 1),
-                      [math.nan if value is None else 100 * value for value in series],
-                      where="post", color=colour, linewidth=2.0)
-            final = series[-1]
+            _step(axes, series, colour, linewidth=2.0, linestyle="-")
             handles.append(Line2D([], [], color=colour, linewidth=2.0,
                                   label=f"{prefix}best feasible so far "
-                                        f"(final {100 * final:.2f}%)"))
+                                        f"(final {100 * series[-1]:.2f}%)"))
         else:
-            handles.append(Line2D([], [], color=colour, linewidth=2.0, linestyle=":",
+            handles.append(Line2D([], [], linestyle="none",
                                   label=f"{prefix}no feasible candidate"))
+
+        # Also the best error regardless of bounds, which shows progress in runs whose
+        # bounds few candidates meet.
+        completed_series = best_feasible_by_round(run, feasible_only=False)
+        if any(value is not None for value in completed_series):
+            _step(axes, completed_series, colour, linewidth=1.0, linestyle="--")
+            handles.append(Line2D([], [], color=colour, linewidth=1.0, linestyle="--",
+                                  label=f"{prefix}best of all completed so far "
+                                        f"(final {100 * completed_series[-1]:.2f}%)"))
 
     _draw_bounds(axes, runs, colours, "val_error", vertical=False)
     if any(run.bounds.get("val_error") is not None for run in runs):

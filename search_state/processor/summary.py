@@ -39,6 +39,9 @@ class RunSummary:
         in_flight: candidates in in_flight.json without a record yet: being trained now,
             or lost when the run stopped (a resume proposes them again).
         best: per objective, the best feasible candidate; None when none is feasible.
+        best_completed: per objective, the best completed candidate regardless of the
+            bounds; None when none completed. It shows how far a run without feasible
+            candidates is from its bounds.
         pareto_size: candidates on the Pareto front of feasible candidates.
         wall_seconds: from the first proposal to the last finished training, in seconds;
             None when the records carry no timings.
@@ -53,6 +56,7 @@ class RunSummary:
     feasible: int
     in_flight: int
     best: dict[str, Optional[BestCandidate]]
+    best_completed: dict[str, Optional[BestCandidate]]
     pareto_size: int
     wall_seconds: Optional[float]
     train_seconds: float
@@ -92,17 +96,19 @@ def search_wall_seconds(records: list[dict]) -> Optional[float]:
     return max(0.0, max(ends) - min(starts))
 
 
+def _best_by(records: list[dict], objective: str) -> Optional[BestCandidate]:
+    winner = min(records, key=lambda record: (record["objectives"][objective], record["id"]),
+                 default=None)
+    return None if winner is None else BestCandidate(winner["id"], winner["objectives"][objective])
+
+
 def summarize_run(run: LoadedRun) -> RunSummary:
     """Count the run's candidates and find its best feasible candidate per objective."""
     feasible = [record for record in run.completed
                 if is_feasible(record["objectives"], run.bounds)]
 
-    best: dict[str, Optional[BestCandidate]] = {}
-    for name in OBJECTIVES:
-        winner = min(feasible, key=lambda record: (record["objectives"][name], record["id"]),
-                     default=None)
-        best[name] = (None if winner is None
-                      else BestCandidate(winner["id"], winner["objectives"][name]))
+    best = {name: _best_by(feasible, name) for name in OBJECTIVES}
+    best_completed = {name: _best_by(run.completed, name) for name in OBJECTIVES}
 
     recorded_ids = {record["id"] for record in run.records}
     in_flight = [proposal for proposal in RunDirectory(run.path).load_in_flight()
@@ -119,6 +125,7 @@ def summarize_run(run: LoadedRun) -> RunSummary:
         feasible=len(feasible),
         in_flight=len(in_flight),
         best=best,
+        best_completed=best_completed,
         pareto_size=len(pareto_front(run.records, run.bounds)),
         wall_seconds=search_wall_seconds(run.records),
         train_seconds=float(train_seconds),
@@ -173,17 +180,21 @@ def format_summary(run: LoadedRun, summary: RunSummary) -> str:
                  f"proposal to the last result; {format_duration(summary.train_seconds)} of "
                  "training in total")
 
-    if summary.feasible == 0:
+    if summary.feasible:
+        lines.append("  best feasible per objective:")
+        lines += _format_best(summary.best)
+    elif summary.completed:
         lines.append("  best feasible: none of the completed candidates meets every bound")
-        return "\n".join(lines)
-
-    lines.append("  best feasible per objective:")
-    width = max(len(label) for label in OBJECTIVE_LABELS.values())
-    for name in OBJECTIVES:
-        best = summary.best[name]
-        lines.append(f"    {OBJECTIVE_LABELS[name].ljust(width)}  "
-                     f"{format_objective(name, best.value):>14}  candidate {best.candidate_id}")
+        lines.append("  best completed per objective, bounds ignored:")
+        lines += _format_best(summary.best_completed)
     return "\n".join(lines)
+
+
+def _format_best(best: dict[str, Optional[BestCandidate]]) -> list[str]:
+    width = max(len(label) for label in OBJECTIVE_LABELS.values())
+    return [f"    {OBJECTIVE_LABELS[name].ljust(width)}  "
+            f"{format_objective(name, best[name].value):>14}  candidate {best[name].candidate_id}"
+            for name in OBJECTIVES]
 
 
 def format_comparison(summaries: list[RunSummary]) -> str:
