@@ -30,8 +30,8 @@ FIGURE_SIZE_INCHES = (10.0, 5.2)
 #: by this factor, because the MACs of random CNNs can span several decades.
 LOG_SCALE_RATIO = 30.0
 
-#: Up to this many completed candidates in a plot, every point carries its candidate id;
-#: above it only the Pareto front does, so that the labels stay legible.
+#: Up to this many completed candidates in a plot, every point carries its candidate id.
+#: Above it only the Pareto front does, because more labels would overlap.
 LABEL_ALL_POINTS_LIMIT = 40
 
 PROGRESS_FILE = "search_progress.png"
