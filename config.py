@@ -126,6 +126,9 @@ class AgingEvoConfig:
         max_parallel_evaluations: candidates trained at once (``--parallel``).
         checkpoint_dir: directory that holds the run folders (``--output-dir`` overrides it).
         seed: seed of the search's random choices and of each candidate's training (``--seed``).
+        keep_pareto_models: save the trained model of every candidate on the Pareto front in
+            the run folder (``models/candidate_<id>.keras``), so that exporting one needs no
+            retraining. Models of candidates that leave the front are deleted.
     """
 
     search_space: Any
@@ -135,6 +138,7 @@ class AgingEvoConfig:
     max_parallel_evaluations: int = 1
     checkpoint_dir: str = "artifacts"
     seed: int = 0
+    keep_pareto_models: bool = False
 
 
 @dataclass
@@ -263,6 +267,7 @@ _SEARCH_RULES = (
     _Rule("checkpoint_dir", lambda v: isinstance(v, (str, Path)) and str(v) != "",
           "a non-empty directory path"),
     _Rule("seed", lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
+    _Rule("keep_pareto_models", lambda v: isinstance(v, bool), "True or False"),
 )
 
 

@@ -214,7 +214,8 @@ def search(args: argparse.Namespace, config, run_dir):
             sample_size=search_settings.sample_size,
             rng=np.random.default_rng(search_settings.seed))
         loop = SearchLoop(algorithm, pool, run_dir, rounds=search_settings.rounds,
-                          parallel=parallel, bounds=bounds, base_seed=search_settings.seed)
+                          parallel=parallel, bounds=bounds, base_seed=search_settings.seed,
+                          keep_pareto_models=search_settings.keep_pareto_models)
         logger.info("Searching %s: %d rounds, %d in parallel, population %d, sample %d, "
                     "%d epochs per candidate.", search_settings.search_space.name,
                     search_settings.rounds, parallel, search_settings.population_size,

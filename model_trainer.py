@@ -11,6 +11,7 @@ import logging
 import math
 import sys
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -125,11 +126,13 @@ def _best_weights_callback():
 
 
 def train_candidate(architecture: Any, training_config: Any, splits: Any,
-                    input_shape: tuple[int, ...], num_classes: int, seed: int) -> TrainingResult:
+                    input_shape: tuple[int, ...], num_classes: int, seed: int,
+                    save_model_path: Optional[str] = None) -> TrainingResult:
     """Build, train and test one architecture; free the model's memory afterwards.
 
     Validation error and test error refer to the same weights: those of the epoch with the
-    best validation accuracy.
+    best validation accuracy. With ``save_model_path``, the model with those weights is
+    saved there as a ``.keras`` file.
 
     Raises:
         CandidateFailed: the loss became NaN or infinite, or no epoch finished.
@@ -150,7 +153,7 @@ def train_candidate(architecture: Any, training_config: Any, splits: Any,
 
         started = time.perf_counter()
         history = model.fit(train_data, validation_data=val_data, epochs=training_config.epochs,
-                            callbacks=callbacks, verbose=0)
+                            callbacks=callbacks, verbose=0, shuffle=False)
         train_seconds = time.perf_counter() - started
 
         losses = history.history.get("loss", [])
@@ -162,6 +165,9 @@ def train_candidate(architecture: Any, training_config: Any, splits: Any,
         model.set_weights(keep_best.best_weights)
         test_data = _make_dataset(splits.x_test, splits.y_test, training_config.batch_size, None)
         _, test_accuracy = model.evaluate(test_data, verbose=0)
+        if save_model_path is not None:
+            Path(save_model_path).parent.mkdir(parents=True, exist_ok=True)
+            model.save(save_model_path)
 
         return TrainingResult(val_error=1.0 - keep_best.best_accuracy,
                               test_error=1.0 - float(test_accuracy),

@@ -112,7 +112,8 @@ class CandidateWorker:
                                             dataset.num_classes, self.latency_model)
             result = train_candidate(architecture, self.training_config, splits,
                                      dataset.input_shape, dataset.num_classes,
-                                     seed=proposal["seed"])
+                                     seed=proposal["seed"],
+                                     save_model_path=proposal.get("save_model_path"))
         except Exception as error:  # noqa: BLE001 - any training error fails this candidate only
             reason = failure_reason(error)
             logger.warning("Candidate %s failed on worker %s: %s", proposal["id"], self.name,

@@ -20,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from errors import UnasError
-from search_algorithms.objectives import best_feasible, is_feasible
+from search_algorithms.objectives import pareto_front, best_feasible, is_feasible
 from search_state.journal import RunDirectory, json_safe, utc_now
 
 logger = logging.getLogger(__name__)
@@ -100,12 +100,18 @@ def describe_objectives(objectives: dict) -> str:
                if "latency_seconds" in objectives else ""))
 
 
+def model_file(candidate_id: int) -> str:
+    """Return where a kept model is stored, relative to the run folder."""
+    return f"models/candidate_{candidate_id}.keras"
+
+
 class SearchLoop:
     """Drives an ask/tell algorithm with a worker pool and a run directory."""
 
     def __init__(self, algorithm: Any, pool: Any, run_dir: RunDirectory, rounds: int, parallel: int,
-                 bounds: dict, base_seed: int):
+                 bounds: dict, base_seed: int, keep_pareto_models: bool = False):
         self.algorithm = algorithm
+        self.keep_pareto_models = keep_pareto_models
         self.pool = pool
         self.run_dir = run_dir
         self.rounds = rounds
@@ -130,9 +136,23 @@ class SearchLoop:
             proposal.setdefault("proposed_at", utc_now())
             return proposal
         proposal = self.algorithm.ask()
-        return {"id": proposal.id, "architecture": proposal.architecture.to_dict(),
-                "seed": self._candidate_seed(proposal.id), "algorithm": proposal.bookkeeping(),
-                "proposed_at": utc_now()}
+        result = {"id": proposal.id, "architecture": proposal.architecture.to_dict(),
+                  "seed": self._candidate_seed(proposal.id), "algorithm": proposal.bookkeeping(),
+                  "proposed_at": utc_now()}
+        if self.keep_pareto_models:
+            # NOTE: workers write here directly, so on a Ray cluster the run folder must be
+            # on a file system that every node shares.
+            result["save_model_path"] = str(
+                (self.run_dir.path / model_file(proposal.id)).resolve())
+        return result
+
+    def _discard_dominated_models(self, records: list[dict]) -> None:
+        # A candidate outside the Pareto front stays outside as records are added, so its
+        # model is never needed again.
+        front = {record["id"] for record in pareto_front(records, self.bounds)}
+        for record in records:
+            if record["id"] not in front and record.get("model_file"):
+                (self.run_dir.path / record["model_file"]).unlink(missing_ok=True)
 
     def _fill_workers(self, records: list[dict], re_proposals: list[dict]) -> None:
         while (self.pool.has_idle_worker and len(self.in_flight) < self.parallel
@@ -162,6 +182,8 @@ class SearchLoop:
             },
             "worker": outcome.get("worker"),
         }
+        if proposal.get("save_model_path") and outcome["status"] == "completed":
+            record["model_file"] = model_file(proposal["id"])
         record = json_safe(record)
         objectives = record["objectives"]
         if record["status"] == "completed" and (
@@ -288,6 +310,8 @@ class SearchLoop:
                 outcome.evaluated_now += 1
                 outcome.failed_now += record["status"] != "completed"
                 self._log_record(record, records, started, outcome.evaluated_now)
+                if self.keep_pareto_models:
+                    self._discard_dominated_models(records)
                 self._stop_if_most_fail(evaluated_now)
         finally:
             stop.restore()

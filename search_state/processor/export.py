@@ -1,4 +1,4 @@
-"""Export of one candidate: retrain it and write Keras, int8 TFLite, C files and a card.
+"""Export of one candidate: its kept or retrained model as Keras, int8 TFLite, C and a card.
 
 The architecture comes from the journal record, and the search space, dataset and training
 settings from the run's copy of its config file (``config.py`` in the run folder), with the
@@ -117,6 +117,23 @@ def train_for_export(architecture: Any, config: Any, splits: Any, seed: int):
     return keeper.trained_model, result
 
 
+def load_kept_model(path: Path, record: dict):
+    """Load a model that the search saved (``keep_pareto_models``) and its recorded result."""
+    import keras
+
+    import cnn  # noqa: F401 - registers the custom layers that CNN models use
+    from model_trainer import TrainingResult
+
+    model = keras.models.load_model(path)
+    objectives = record["objectives"]
+    result = TrainingResult(val_error=objectives["val_error"],
+                            test_error=objectives["test_error"],
+                            epochs_run=record.get("epochs") or 0,
+                            train_seconds=(record.get("timings") or {}).get("train_seconds")
+                            or 0.0)
+    return model, result
+
+
 def _tflite_files(model: Any, splits: Any, directory: Path, stem: str) -> dict:
     """Convert, reorder and measure the int8 model; write the .tflite and the C files."""
     from deployment.conversion import convert_to_tflite
@@ -162,7 +179,10 @@ def _tflite_files(model: Any, splits: Any, directory: Path, stem: str) -> dict:
 def export_candidate(run: LoadedRun, candidate_id: int, output_dir: Path,
                      epochs: Optional[int] = None,
                      data_dir: Optional[str] = None) -> ExportResult:
-    """Retrain candidate ``candidate_id`` of ``run`` and export it to ``candidate_<ID>/``.
+    """Export candidate ``candidate_id`` of ``run`` to ``candidate_<ID>/``.
+
+    Uses the model the search kept (``keep_pareto_models``) when it exists and ``epochs`` is
+    None; otherwise retrains the candidate with the run's training settings.
 
     Writes ``candidate_<ID>.keras``, ``candidate_<ID>.tflite`` (int8, operators in an order
     of minimum peak memory usage), ``candidate_<ID>.c`` and ``.h`` (the model as a C array,
@@ -199,9 +219,16 @@ def export_candidate(run: LoadedRun, candidate_id: int, output_dir: Path,
                        candidate_id, predicted, searched)
 
     seed = int(record.get("seed") or 0)
-    logger.info("Training candidate %d of %s for %d epochs (seed %d).", candidate_id,
-                run.label, config.training.epochs, seed)
-    model, result = train_for_export(architecture, config, splits, seed)
+    kept = run.path / record["model_file"] if record.get("model_file") else None
+    if kept is not None and kept.is_file() and epochs is None:
+        model, result = load_kept_model(kept, record)
+        source = "kept by the search"
+        logger.info("Using candidate %d's model kept by the search: %s.", candidate_id, kept)
+    else:
+        logger.info("Training candidate %d of %s for %d epochs (seed %d).", candidate_id,
+                    run.label, config.training.epochs, seed)
+        model, result = train_for_export(architecture, config, splits, seed)
+        source = "retrained for the export"
 
     directory = Path(output_dir) / f"candidate_{candidate_id}"
     directory.mkdir(parents=True, exist_ok=True)
@@ -220,7 +247,8 @@ def export_candidate(run: LoadedRun, candidate_id: int, output_dir: Path,
         "dataset": {"name": dataset.name, "input_shape": list(dataset.input_shape),
                     "num_classes": dataset.num_classes},
         "architecture": record["architecture"],
-        "training": {"epochs": config.training.epochs, "epochs_run": result.epochs_run,
+        "training": {"source": source, "epochs": config.training.epochs,
+                     "epochs_run": result.epochs_run,
                      "batch_size": config.training.batch_size, "seed": seed,
                      "train_seconds": result.train_seconds},
         "accuracy": {"float_validation": 1.0 - result.val_error,
