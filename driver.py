@@ -156,18 +156,23 @@ def open_run_directory(args: argparse.Namespace, config, name: str):
     search_space = config.search.search_space
     input_shape = config.training.dataset.input_shape
     run_dir = RunDirectory(Path(config.search.checkpoint_dir) / name)
+    existing_run_error = UnasError(
+        f"--load-from was given, but the run {run_dir.path} already exists. Choose a new "
+        "--name, or leave out --load-from to resume it.")
     if run_dir.exists() and args.load_from:
-        raise UnasError(f"--load-from was given, but the run {run_dir.path} already exists. "
-                        "Choose a new --name, or leave out --load-from to resume it.")
+        raise existing_run_error
 
     imported = []
-    if args.load_from and not run_dir.exists():
+    if args.load_from:
         imported = import_records(Path(args.load_from))
         check_architectures(imported, search_space, input_shape, Path(args.load_from))
 
     run_dir.lock()
     try:
         if run_dir.exists():
+            # Checked again under the lock: another driver may have created the run meanwhile.
+            if args.load_from:
+                raise existing_run_error
             run_dir.check_compatible(config.describe(), force=args.force)
             records = run_dir.records()
             check_records(records, run_dir.journal_path)

@@ -93,6 +93,15 @@ def read_in_flight(run_dir: Path) -> list[dict]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
+def kill_phase(driver_log: str) -> str:
+    """Return how far a killed driver had come, from the lines it logged."""
+    if "Searching " not in driver_log:
+        return "start-up"
+    if " round " not in driver_log:
+        return "search, before its first record"
+    return "search, after a record"
+
+
 def check_invariants(final: list[dict], rounds: int, journals: list[list[dict]],
                      in_flight_at_kills: list[list[dict]]) -> list[str]:
     """Return a description of every broken invariant (an empty list when all hold)."""
@@ -159,15 +168,17 @@ def main() -> int:
 
         records, torn = read_records(run_dir / "journal.jsonl")
         in_flight = read_in_flight(run_dir)
+        phase = kill_phase((output / f"driver{kill:02d}.log").read_text())
         journals.append(records)
         in_flight_at_kills.append(in_flight)
-        kills.append({"kill": kill, "delay_s": round(delay, 1), "records": len(records),
+        kills.append({"kill": kill, "delay_s": round(delay, 1), "phase": phase,
+                      "records": len(records),
                       "new_records": len(records) - len(before), "in_flight": len(in_flight),
                       "torn_last_line": torn, "processes_killed": killed_processes,
                       "exited_before_kill": finished_early, "exit_code": process.returncode})
-        logger.info("kill %2d after %5.1f s: %2d records (+%d), %d in flight, %d processes "
-                    "killed%s", kill, delay, len(records), len(records) - len(before),
-                    len(in_flight), killed_processes,
+        logger.info("kill %2d after %5.1f s (%s): %2d records (+%d), %d in flight, %d "
+                    "processes killed%s", kill, delay, phase, len(records),
+                    len(records) - len(before), len(in_flight), killed_processes,
                     ", journal ends in a torn line" if torn else "")
         if len(records) >= args.rounds:
             logger.info("The search finished before kill %d; no more kills.", kill)
@@ -188,6 +199,8 @@ def main() -> int:
     summary = {
         "command": " ".join(sys.argv),
         "kills": kills,
+        "kills_by_phase": {phase: sum(1 for k in kills if k["phase"] == phase)
+                           for phase in sorted({k["phase"] for k in kills})},
         "kills_before_first_record": sum(1 for k in kills if k["records"] == 0),
         "kills_with_candidates_in_flight": sum(1 for k in kills if k["in_flight"]),
         "torn_last_lines": sum(1 for k in kills if k["torn_last_line"]),
