@@ -193,8 +193,6 @@ def open_run_directory(args: argparse.Namespace, config, name: str):
 
 def search(args: argparse.Namespace, config, run_dir):
     """Start Ray and the workers, run the search loop and stop Ray again."""
-    import numpy as np
-
     from execution.ray_pool import WorkerPool, start_ray, stop_ray
     from execution.search_loop import SearchLoop
 
@@ -217,7 +215,7 @@ def search(args: argparse.Namespace, config, run_dir):
             search_settings.search_space, dataset.input_shape, bounds,
             population_size=search_settings.population_size,
             sample_size=search_settings.sample_size,
-            rng=np.random.default_rng(search_settings.seed))
+            seed=search_settings.seed)
         loop = SearchLoop(algorithm, pool, run_dir, rounds=search_settings.rounds,
                           parallel=parallel, bounds=bounds, base_seed=search_settings.seed,
                           keep_pareto_models=search_settings.keep_pareto_models)

@@ -17,8 +17,10 @@ from .idx import IDX_DTYPES
 
 SPLIT_NAMES = ("train", "val", "test")
 
-#: Folder of the real datasets that the tests read: ``$UNAS_TEST_DATASETS_DIR`` when set.
-SHARED_DATASETS_DIR = Path(os.environ.get("UNAS_TEST_DATASETS_DIR", "/work/shared/datasets"))
+#: Folder of the real datasets that the tests read: ``$UNAS_TEST_DATASETS_DIR`` when set,
+#: else ``shared/datasets`` beside the repository.
+SHARED_DATASETS_DIR = Path(os.environ.get(
+    "UNAS_TEST_DATASETS_DIR", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 
 
 def split_arrays(splits: DatasetSplits) -> dict[str, tuple[np.ndarray, np.ndarray]]:

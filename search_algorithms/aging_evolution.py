@@ -49,13 +49,13 @@ class AgingEvolution:
     """The aging-evolution search algorithm (ask/tell)."""
 
     def __init__(self, search_space: Any, input_shape: tuple[int, ...], bounds: Bounds,
-                 population_size: int, sample_size: int, rng: np.random.Generator):
+                 population_size: int, sample_size: int, seed: int):
         self.search_space = search_space
         self.input_shape = tuple(input_shape)
         self.bounds = dict(bounds)
         self.population_size = population_size
         self.sample_size = sample_size
-        self.rng = rng
+        self.seed = seed
         self.population: deque[dict] = deque()
         self.proposed_count = 0
         self.next_id = 0
@@ -72,14 +72,17 @@ class AgingEvolution:
         candidate_id = self.next_id
         self.next_id += 1
         self.proposed_count += 1
+        # Each proposal draws from its own generator, seeded by the run seed and the candidate
+        # id, so a resumed search goes on with new draws instead of repeating the first ones.
+        rng = self._rng_for(candidate_id)
 
         if self.proposed_count <= self.population_size or not self.population:
-            architecture = self.search_space.random_architecture(self.rng, self.input_shape)
+            architecture = self.search_space.random_architecture(rng, self.input_shape)
             return Proposal(candidate_id, architecture, parent_id=None, morphism="random")
 
-        parent = self._select_parent()
+        parent = self._select_parent(rng)
         parent_architecture = self.search_space.architecture_from_dict(parent["architecture"])
-        child, morphism = self.search_space.mutate(parent_architecture, self.rng,
+        child, morphism = self.search_space.mutate(parent_architecture, rng,
                                                    self.input_shape)
         return Proposal(candidate_id, child, parent_id=parent["id"], morphism=morphism)
 
@@ -91,8 +94,12 @@ class AgingEvolution:
         while len(self.population) > self.population_size:
             self.population.popleft()
 
-    def fitness_function(self):
+    def _rng_for(self, candidate_id: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, candidate_id])
+
+    def fitness_function(self, rng: Optional[np.random.Generator] = None):
         """Return a fitness function with freshly drawn objective weights."""
+        rng = rng if rng is not None else self._rng_for(self.next_id)
         scales = {name: bound for name, bound in self.bounds.items() if bound is not None}
         # The error always takes part, so that a config without an error bound still searches
         # for accurate models; errors are fractions, so 1 is their natural scale.
@@ -100,7 +107,7 @@ class AgingEvolution:
 
         # 1 - U[0, 1) lies in (0, 1], so no weight is zero.
         names = [name for name in (*OBJECTIVES, *OPTIONAL_OBJECTIVES) if name in scales]
-        weights = {name: 1.0 - self.rng.random() for name in names}
+        weights = {name: 1.0 - rng.random() for name in names}
 
         def fitness(record: dict) -> float:
             objectives = record["objectives"]
@@ -109,8 +116,8 @@ class AgingEvolution:
 
         return fitness
 
-    def _select_parent(self) -> dict:
-        fitness = self.fitness_function()
-        indices = self.rng.integers(len(self.population), size=self.sample_size)
+    def _select_parent(self, rng: np.random.Generator) -> dict:
+        fitness = self.fitness_function(rng)
+        indices = rng.integers(len(self.population), size=self.sample_size)
         sample = [self.population[index] for index in indices]
         return max(sample, key=fitness)

@@ -11,7 +11,7 @@ BOUNDS = {"val_error": 0.1, "peak_memory_bytes": 1000, "model_size_bytes": 1000,
 
 def make_search(population_size=4, sample_size=3, seed=0, bounds=BOUNDS):
     return AgingEvolution(CnnSearchSpace(), INPUT_SHAPE, bounds, population_size=population_size,
-                          sample_size=sample_size, rng=np.random.default_rng(seed))
+                          sample_size=sample_size, seed=seed)
 
 
 def completed(proposal, val_error=0.05, resources=500, status="completed"):
@@ -103,3 +103,18 @@ def test_same_seed_same_proposals(seed):
     first = [make_search(seed=seed).ask().architecture.to_dict() for _ in range(1)]
     second = [make_search(seed=seed).ask().architecture.to_dict() for _ in range(1)]
     assert first == second
+
+
+def test_restored_search_draws_new_architectures():
+    # A resumed search must not repeat the random architectures proposed before the stop.
+    search = make_search(population_size=6)
+    first = [search.ask() for _ in range(3)]
+    records = [completed(proposal) for proposal in first]
+
+    resumed = make_search(population_size=6)
+    resumed.restore(records)
+    later = [resumed.ask() for _ in range(3)]
+
+    before = {proposal.architecture.fingerprint() for proposal in first}
+    after = {proposal.architecture.fingerprint() for proposal in later}
+    assert not before & after
