@@ -2,6 +2,9 @@
 
 Groups: dog, frog, horse, ship, truck against airplane, automobile, bird, cat, deer.
 Bounds: validation error 30%, peak memory usage 3,000 B, model size 2,000 B, 1M MACs.
+The 32x32x3 int8 input alone takes 3,072 B, more than μNAS's bound, so μNAS cannot have
+counted the input tensor. This tool counts it, because TensorFlow Lite Micro keeps the
+input in its arena, so the bound below is μNAS's 3,000 B plus those 3,072 B.
 Training: 80 epochs, batch 128, SGD with momentum 0.9 and weight decay 1e-5, learning rate
 0.01, then 0.005 from epoch 35 and 0.001 from epoch 65.
 μNAS used TensorFlow Addons' SGDW; Keras 3's SGD applies weight decay decoupled
@@ -44,7 +47,7 @@ search_config = AgingEvoConfig(
 
 bound_config = BoundConfig(
     error_bound=0.3,
-    peak_mem_bound=3_000,
+    peak_mem_bound=3_000 + 32 * 32 * 3,
     model_size_bound=2_000,
     mac_bound=1_000_000,
 )
