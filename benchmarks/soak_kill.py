@@ -1,14 +1,16 @@
 """Kill a real search with SIGKILL many times at random moments, resume it, check the journal.
 
-    .venv/bin/python benchmarks/soak_kill.py --kills 20 --rounds 40 --output-dir artifacts/soak_kill
+    .venv/bin/python benchmarks/soak_kill.py --kills 20 --output-dir artifacts/soak_kill
 
 Runs driver.py on scikit-learn's 8x8 digits (a tiny CNN config, 2 epochs per candidate, 2 in
 parallel). Each start is killed, with its whole session (the driver, Ray's services and
-workers), after a random delay; then the run is resumed. After the last kill the run is
-resumed to completion and these invariants are checked:
+workers), after a random delay; then the run is resumed. The search's --rounds is set so
+high that it is still running at every kill. After the last kill, the run is resumed with
+--rounds equal to the number of candidates proposed so far, so the final run only completes
+those. Then these invariants are checked:
 
 - every journal seen after a kill is a prefix of the final journal (nothing lost or changed);
-- candidate ids are unique and are exactly 0 .. rounds-1, and rounds are 1 .. rounds;
+- candidate ids are unique and are exactly 0 .. N-1 for N records, and rounds are 1 .. N;
 - each candidate in in_flight.json at a kill was recorded with the same architecture.
 
 A summary goes to ``summary.json`` in the output folder, one line per kill to the log. The
@@ -43,7 +45,7 @@ training_config = TrainingConfig(dataset=Digits(),
                                  optimizer=lambda: keras.optimizers.Adam(0.01),
                                  batch_size=64, epochs=2)
 search_config = AgingEvoConfig(search_space=CnnSearchSpace(), population_size=6,
-                               sample_size=3, rounds=40, max_parallel_evaluations=2)
+                               sample_size=3, rounds=1000, max_parallel_evaluations=2)
 bound_config = BoundConfig(error_bound=0.5, peak_mem_bound=20000, model_size_bound=50000,
                            mac_bound=5000000)
 """
@@ -131,7 +133,8 @@ def check_invariants(final: list[dict], rounds: int, journals: list[list[dict]],
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs before the final run.")
-    parser.add_argument("--rounds", type=int, default=40, help="Candidates in the search.")
+    parser.add_argument("--rounds", type=int, default=1000,
+                        help="Candidates in the search while it is being killed.")
     parser.add_argument("--min-delay", type=float, default=1.0,
                         help="Minimum time in seconds between a start and its kill.")
     parser.add_argument("--max-delay", type=float, default=60.0,
@@ -149,7 +152,7 @@ def main() -> int:
     config.write_text(textwrap.dedent(CONFIG))
     run_dir = output / "run"
     command = [sys.executable, str(REPOSITORY / "driver.py"), str(config), "--name", "run",
-               "--output-dir", str(output), "--rounds", str(args.rounds)]
+               "--output-dir", str(output)]
     if run_dir.exists():
         parser.error(f"{run_dir} exists already; choose an empty --output-dir")
 
@@ -160,7 +163,8 @@ def main() -> int:
         delay = float(rng.uniform(args.min_delay, args.max_delay))
         before, _ = read_records(run_dir / "journal.jsonl")
         with open(output / f"driver{kill:02d}.log", "w") as log:
-            process = subprocess.Popen(command, cwd=REPOSITORY, stdout=log, stderr=log,
+            process = subprocess.Popen([*command, "--rounds", str(args.rounds)],
+                                       cwd=REPOSITORY, stdout=log, stderr=log,
                                        start_new_session=True)
             time.sleep(delay)
             finished_early = process.poll() is not None
@@ -184,13 +188,17 @@ def main() -> int:
             logger.info("The search finished before kill %d; no more kills.", kill)
             break
 
-    logger.info("Resuming to completion.")
+    # Ids are handed out in order, so the candidates proposed so far are 0 .. max id.
+    proposed_ids = [r["id"] for r in records] + [p["id"] for p in read_in_flight(run_dir)]
+    final_rounds = max(proposed_ids, default=-1) + 1
+    logger.info("Resuming to complete the %d candidates proposed so far.", final_rounds)
     final_started = time.monotonic()
     with open(output / "driver_final.log", "w") as log:
-        final_run = subprocess.run(command, cwd=REPOSITORY, stdout=log, stderr=log,
+        final_run = subprocess.run([*command, "--rounds", str(max(final_rounds, 1))],
+                                   cwd=REPOSITORY, stdout=log, stderr=log,
                                    start_new_session=True)
     final, torn = read_records(run_dir / "journal.jsonl")
-    problems = check_invariants(final, args.rounds, journals, in_flight_at_kills)
+    problems = check_invariants(final, final_rounds, journals, in_flight_at_kills)
     if final_run.returncode != 0:
         problems.append(f"the final run exited with {final_run.returncode}")
     if torn:
