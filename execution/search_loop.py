@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import numpy as np
-
 from errors import UnasError
 from search_algorithms.objectives import pareto_front, best_feasible, is_feasible
 from search_state.journal import RunDirectory, json_safe, utc_now
@@ -268,10 +266,6 @@ class SearchLoop:
         records = self.run_dir.records()
         self.algorithm.restore(records)
         re_proposals = self._pending_re_proposals(records)
-        if records or re_proposals:
-            # restore() rebuilds the population but not the random generator, which starts
-            # from the seed again: it would repeat the first session's random architectures.
-            self.algorithm.rng = np.random.default_rng([self.base_seed, self.algorithm.next_id])
         if len(records) >= self.rounds:
             logger.info("The journal already holds %d of %d rounds; nothing to do.",
                         len(records), self.rounds)

@@ -48,11 +48,12 @@ def planned_action(attempt):
 
 
 def optimizer():
-    # Peeks at the attempt about to start. A learning rate of 1e12 makes the weights overflow
-    # within the first epoch: a real NaN loss.
+    # Peeks at the attempt about to start. An infinite learning rate turns the weights into
+    # inf and NaN at the first step, so the next batch's loss is NaN. A finite 1e12 is not
+    # enough: it can kill every ReLU and leave a finite loss.
     attempt = len(ATTEMPTS.read_text().splitlines()) if ATTEMPTS.exists() else 0
     if planned_action(attempt) == "nan":
-        return keras.optimizers.SGD(1e12)
+        return keras.optimizers.SGD(float("inf"))
     return keras.optimizers.Adam(0.01)
 
 
@@ -263,7 +264,7 @@ def failing_search(tmp_path_factory):
     """Run one search whose candidates raise, diverge and kill their workers, in order.
 
     With one worker the attempts run in this order. Candidate 0 raises in its first epoch,
-    and candidate 1 trains with a learning rate of 1e12. Candidate 2 kills its worker once
+    and candidate 1 trains with an infinite learning rate. Candidate 2 kills its worker once
     and succeeds on the retry, and candidate 3 kills its worker on all 3 attempts.
     Candidates 4 to 9 raise, so 9 of the last 10 failed and the search stops.
     """
