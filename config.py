@@ -37,7 +37,7 @@ def _no_callbacks() -> list:
 
 @dataclass
 class TrainingConfig:
-    """How each candidate is trained.
+    """Training settings of every candidate.
 
     Attributes:
         dataset: a `dataset.Dataset` instance.
@@ -124,7 +124,7 @@ class AgingEvoConfig:
         sample_size: tournament size (members drawn with replacement per parent selection).
         rounds: candidates to evaluate in total, failed ones included (``--rounds``).
         max_parallel_evaluations: candidates trained at once (``--parallel``).
-        checkpoint_dir: directory that holds the run folders (``--output-dir`` overrides it).
+        checkpoint_dir: directory that contains the run folders (``--output-dir`` overrides it).
         seed: seed of the search's random choices and of each candidate's training (``--seed``).
         keep_pareto_models: save the trained model of every candidate on the Pareto front in
             the run folder (``models/candidate_<id>.keras``), so that exporting one needs no

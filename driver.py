@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Join this Ray cluster (e.g. 10.0.0.5:6379) instead of starting "
                         "a local Ray instance on 127.0.0.1.")
     parser.add_argument("--output-dir", metavar="DIR",
-                        help="Folder that holds run folders. Default: the config's "
+                        help="Folder that contains run folders. Default: the config's "
                         "checkpoint_dir, which defaults to artifacts/.")
     parser.add_argument("--dry-run", action="store_true",
                         help="Check the config and the dataset, build one random candidate and "

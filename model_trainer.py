@@ -26,7 +26,7 @@ MAX_REASON_CHARACTERS = 300
 
 
 class CandidateFailed(Exception):
-    """Training produced no usable result (a NaN loss, for example); the message says why."""
+    """Training produced no usable result (a NaN loss, for example); the message gives the reason."""
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -54,7 +54,7 @@ def failure_reason(error: BaseException) -> str:
 
 @dataclass
 class TrainingResult:
-    """What training one candidate produced."""
+    """Result of training one candidate."""
 
     val_error: float
     test_error: float

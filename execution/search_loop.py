@@ -41,7 +41,7 @@ class SearchFailedError(UnasError):
 
 @dataclass
 class SearchOutcome:
-    """How the loop ended."""
+    """Outcome of one run of the search loop."""
 
     records: list[dict]
     interrupted: bool = False
@@ -267,7 +267,7 @@ class SearchLoop:
         self.algorithm.restore(records)
         re_proposals = self._pending_re_proposals(records)
         if len(records) >= self.rounds:
-            logger.info("The journal already holds %d of %d rounds; nothing to do.",
+            logger.info("The journal already contains %d of %d rounds; nothing to do.",
                         len(records), self.rounds)
             return SearchOutcome(records=records)
 

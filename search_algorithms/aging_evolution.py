@@ -102,7 +102,7 @@ class AgingEvolution:
         rng = rng if rng is not None else self._rng_for(self.next_id)
         scales = {name: bound for name, bound in self.bounds.items() if bound is not None}
         # The error always takes part, so that a config without an error bound still searches
-        # for accurate models; errors are fractions, so 1 is their natural scale.
+        # for accurate models. Errors are fractions, so 1 is their natural scale.
         scales.setdefault("val_error", 1.0)
 
         # 1 - U[0, 1) lies in (0, 1], so no weight is zero.
