@@ -30,7 +30,7 @@ search_config = AgingEvoConfig(
 
 bound_config = BoundConfig(
     error_bound=0.10,
-    peak_mem_bound=2_000,
-    model_size_bound=20_000,
-    mac_bound=500_000,
+    peak_mem_bound=4_000,
+    model_size_bound=50_000,
+    mac_bound=1_000_000,
 )
